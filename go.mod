@@ -1,0 +1,3 @@
+module github.com/mqttas/mqttas
+
+go 1.25
