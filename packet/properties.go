@@ -98,18 +98,6 @@ var propTable = [PropSharedSubAvailable + 1]propInfo{
 	PropSharedSubAvailable:      {"Shared Subscription Available", kindByte, in(CONNACK)},
 }
 
-// singleIDs lists the properties that may appear at most once, in the order
-// the encoder writes them.
-var singleIDs = func() []PropID {
-	var ids []PropID
-	for id, info := range propTable {
-		if info.kind != 0 && info.kind != kindPair && PropID(id) != PropSubscriptionID {
-			ids = append(ids, PropID(id))
-		}
-	}
-	return ids
-}()
-
 func (id PropID) info() (propInfo, bool) {
 	if int(id) < len(propTable) && propTable[id].kind != 0 {
 		return propTable[id], true
@@ -297,8 +285,7 @@ func (p *Properties) field(id PropID) fieldRef {
 	return fieldRef{}
 }
 
-// num returns a numeric field's value widened; nonZero reports whether the
-// field holds anything, which for the encoder means "present".
+// num returns a numeric field's value widened to uint32.
 func (f fieldRef) num() uint32 {
 	switch {
 	case f.b != nil:
@@ -309,16 +296,6 @@ func (f fieldRef) num() uint32 {
 		return *f.u32
 	}
 	return 0
-}
-
-func (f fieldRef) nonZero() bool {
-	switch {
-	case f.s != nil:
-		return *f.s != ""
-	case f.bin != nil:
-		return len(*f.bin) != 0
-	}
-	return f.num() != 0
 }
 
 func (f fieldRef) set(n uint32, s string, b []byte) {
