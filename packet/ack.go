@@ -76,8 +76,8 @@ func (p *Puback) appendAs(dst []byte, t Type, v Version) ([]byte, error) {
 	if err := checkVersion(t, v); err != nil {
 		return dst, err
 	}
-	if p.PacketID == 0 {
-		return dst, newError(ErrProtocolViolation, t, "packet identifier", "must not be 0")
+	if err := checkID(t, p.PacketID); err != nil {
+		return dst, err
 	}
 	remaining, props := 2, 0
 	if v == V5 {

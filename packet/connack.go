@@ -23,15 +23,11 @@ func (c *Connack) AppendTo(dst []byte, v Version) ([]byte, error) {
 	if err := c.check(v); err != nil {
 		return dst, err
 	}
-	remaining, props := 2, 0
-	if v == V5 {
-		var err error
-		if props, err = c.Properties.size(CONNACK); err != nil {
-			return dst, err
-		}
-		remaining += varintLen(props) + props
+	props, block, err := c.Properties.block(CONNACK, v)
+	if err != nil {
+		return dst, err
 	}
-	dst, err := appendHeader(dst, CONNACK, 0, remaining)
+	dst, err = appendHeader(dst, CONNACK, 0, 2+block)
 	if err != nil {
 		return dst, err
 	}

@@ -97,6 +97,19 @@ func checkSubscriptionID(v int) string {
 	return ""
 }
 
+// block validates p for packet t and returns the length of its properties
+// (n) and of the whole property block with its length prefix. MQTT 3.1.1
+// has no properties, so both are 0 for any other version.
+func (p *Properties) block(t Type, v Version) (n, block int, err error) {
+	if v != V5 {
+		return 0, 0, nil
+	}
+	if n, err = p.size(t); err != nil {
+		return 0, 0, err
+	}
+	return n, varintLen(n) + n, nil
+}
+
 // size validates p for context ctx and returns the length of the encoded
 // properties, not counting the property length prefix.
 func (p *Properties) size(ctx Type) (int, error) {

@@ -54,18 +54,15 @@ func (p *Publish) AppendTo(dst []byte, v Version) ([]byte, error) {
 	if p.QoS > 0 {
 		remaining += 2
 	}
-	props := 0
-	if v == V5 {
-		var err error
-		if props, err = p.Properties.size(PUBLISH); err != nil {
-			return dst, err
-		}
-		remaining += varintLen(props) + props
+	props, block, err := p.Properties.block(PUBLISH, v)
+	if err != nil {
+		return dst, err
 	}
+	remaining += block
 	if err := p.checkTopic(v); err != nil {
 		return dst, err
 	}
-	dst, err := appendHeader(dst, PUBLISH, p.Flags(), remaining)
+	dst, err = appendHeader(dst, PUBLISH, p.Flags(), remaining)
 	if err != nil {
 		return dst, err
 	}

@@ -61,20 +61,17 @@ func (s *Subscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 	if err := checkVersion(SUBSCRIBE, v); err != nil {
 		return dst, err
 	}
-	if s.PacketID == 0 {
-		return dst, newError(ErrProtocolViolation, SUBSCRIBE, "packet identifier", "must not be 0")
+	if err := checkID(SUBSCRIBE, s.PacketID); err != nil {
+		return dst, err
 	}
 	if len(s.Subscriptions) == 0 {
 		return dst, newError(ErrProtocolViolation, SUBSCRIBE, "payload", "needs at least one topic filter")
 	}
-	remaining, props := 2, 0
-	if v == V5 {
-		var err error
-		if props, err = s.Properties.size(SUBSCRIBE); err != nil {
-			return dst, err
-		}
-		remaining += varintLen(props) + props
+	props, block, err := s.Properties.block(SUBSCRIBE, v)
+	if err != nil {
+		return dst, err
 	}
+	remaining := 2 + block
 	for i := range s.Subscriptions {
 		sub := &s.Subscriptions[i]
 		if err := sub.check(v); err != nil {
@@ -82,7 +79,7 @@ func (s *Subscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 		}
 		remaining += 3 + len(sub.Filter)
 	}
-	dst, err := appendHeader(dst, SUBSCRIBE, fixedFlags[SUBSCRIBE], remaining)
+	dst, err = appendHeader(dst, SUBSCRIBE, fixedFlags[SUBSCRIBE], remaining)
 	if err != nil {
 		return dst, err
 	}
@@ -189,21 +186,18 @@ func appendCodes(dst []byte, t Type, v Version, id uint16, p *Properties, codes 
 	if err := checkVersion(t, v); err != nil {
 		return dst, err
 	}
-	if id == 0 {
-		return dst, newError(ErrProtocolViolation, t, "packet identifier", "must not be 0")
+	if err := checkID(t, id); err != nil {
+		return dst, err
 	}
 	withCodes := t == SUBACK || v == V5
 	if withCodes && len(codes) == 0 {
 		return dst, newError(ErrProtocolViolation, t, "payload", "needs at least one reason code")
 	}
-	remaining, props := 2, 0
-	if v == V5 {
-		var err error
-		if props, err = p.size(t); err != nil {
-			return dst, err
-		}
-		remaining += varintLen(props) + props
+	props, block, err := p.block(t, v)
+	if err != nil {
+		return dst, err
 	}
+	remaining := 2 + block
 	if withCodes {
 		for _, r := range codes {
 			if err := checkCode(t, v, r); err != nil {
@@ -212,7 +206,7 @@ func appendCodes(dst []byte, t Type, v Version, id uint16, p *Properties, codes 
 		}
 		remaining += len(codes)
 	}
-	dst, err := appendHeader(dst, t, 0, remaining)
+	dst, err = appendHeader(dst, t, 0, remaining)
 	if err != nil {
 		return dst, err
 	}

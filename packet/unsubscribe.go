@@ -15,27 +15,24 @@ func (u *Unsubscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 	if err := checkVersion(UNSUBSCRIBE, v); err != nil {
 		return dst, err
 	}
-	if u.PacketID == 0 {
-		return dst, newError(ErrProtocolViolation, UNSUBSCRIBE, "packet identifier", "must not be 0")
+	if err := checkID(UNSUBSCRIBE, u.PacketID); err != nil {
+		return dst, err
 	}
 	if len(u.Filters) == 0 {
 		return dst, newError(ErrProtocolViolation, UNSUBSCRIBE, "payload", "needs at least one topic filter")
 	}
-	remaining, props := 2, 0
-	if v == V5 {
-		var err error
-		if props, err = u.Properties.size(UNSUBSCRIBE); err != nil {
-			return dst, err
-		}
-		remaining += varintLen(props) + props
+	props, block, err := u.Properties.block(UNSUBSCRIBE, v)
+	if err != nil {
+		return dst, err
 	}
+	remaining := 2 + block
 	for _, f := range u.Filters {
 		if err := checkFilter(UNSUBSCRIBE, f); err != nil {
 			return dst, err
 		}
 		remaining += 2 + len(f)
 	}
-	dst, err := appendHeader(dst, UNSUBSCRIBE, fixedFlags[UNSUBSCRIBE], remaining)
+	dst, err = appendHeader(dst, UNSUBSCRIBE, fixedFlags[UNSUBSCRIBE], remaining)
 	if err != nil {
 		return dst, err
 	}

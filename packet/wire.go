@@ -263,3 +263,12 @@ func checkVersion(t Type, v Version) error {
 	}
 	return nil
 }
+
+// checkID refuses packet identifier 0, which the protocol reserves for "no
+// identifier" in every packet that needs one.
+func checkID(t Type, id uint16) error {
+	if id == 0 {
+		return newError(ErrProtocolViolation, t, "packet identifier", "must not be 0")
+	}
+	return nil
+}
