@@ -114,8 +114,10 @@ func checkAuthVersion(v Version) error {
 	return nil
 }
 
-// appendReasoned encodes the MQTT 5.0 DISCONNECT and AUTH bodies, which may
-// stop after the reason code, or leave even that off when it is Success.
+// appendReasoned encodes the MQTT 5.0 DISCONNECT and AUTH bodies. Both may
+// leave everything off when the code is Success and there are no
+// properties; only DISCONNECT may also stop right after the reason code
+// (sections 3.14.2.2.1 and 3.15.2.1).
 func appendReasoned(dst []byte, t Type, r ReasonCode, p *Properties) ([]byte, error) {
 	if err := checkReason(t, r); err != nil {
 		return dst, err
@@ -126,10 +128,13 @@ func appendReasoned(dst []byte, t Type, r ReasonCode, p *Properties) ([]byte, er
 	}
 	remaining := 0
 	switch {
-	case props > 0:
+	case props > 0 || (t == AUTH && r != Success):
 		remaining = 1 + varintLen(props) + props
 	case r != Success:
 		remaining = 1
+	}
+	if err := checkAuthMethod(t, remaining, p); err != nil {
+		return dst, err
 	}
 	dst, err = appendHeader(dst, t, 0, remaining)
 	if err != nil {
@@ -160,5 +165,17 @@ func decodeReasoned(t Type, flags byte, body []byte, r *ReasonCode, p *Propertie
 	if d.remaining() > 0 {
 		p.decode(&d, t)
 	}
-	return d.end()
+	if err := d.end(); err != nil {
+		return err
+	}
+	return checkAuthMethod(t, len(body), p)
+}
+
+// checkAuthMethod enforces section 3.15.2.2.2: an AUTH that carries more
+// than the bare success form must name its authentication method.
+func checkAuthMethod(t Type, remaining int, p *Properties) error {
+	if t == AUTH && remaining > 0 && p.AuthMethod == "" {
+		return newError(ErrProtocolViolation, AUTH, "Authentication Method", "required in every AUTH but the empty success form")
+	}
+	return nil
 }

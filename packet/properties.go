@@ -187,9 +187,11 @@ func (p *Properties) Has(id PropID) bool {
 }
 
 // MarkPresent makes the encoder write single-valued property id even when
-// its field holds zero.
+// its field holds zero. User Property and Subscription Identifier are
+// present exactly when their slices are non-empty, so marking them, or an
+// unknown id, does nothing.
 func (p *Properties) MarkPresent(id PropID) {
-	if id < 64 {
+	if p.field(id).ok {
 		p.present |= 1 << id
 	}
 }
