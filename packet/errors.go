@@ -11,13 +11,14 @@ import (
 var (
 	// ErrMalformed: the bytes cannot be parsed as the packet they claim to
 	// be: a truncated field, an invalid variable byte integer, ill-formed
-	// UTF-8, reserved bits set, QoS 3, an unknown property. A peer that sends
+	// UTF-8, reserved bits set, QoS 3, an unknown property or one not valid
+	// for the packet. A peer that sends
 	// one must be disconnected (reason code 0x81).
 	ErrMalformed = errors.New("packet: malformed packet")
 
 	// ErrProtocolViolation: the packet parses but breaks a rule of the
 	// protocol: packet identifier 0, a wildcard in a topic name, a property
-	// illegal for the packet or given twice, a zero Topic Alias. Reason code
+	// given twice, a zero Topic Alias. Reason code
 	// 0x82.
 	ErrProtocolViolation = errors.New("packet: protocol violation")
 

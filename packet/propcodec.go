@@ -117,7 +117,7 @@ func (p *Properties) size(ctx Type) (int, error) {
 	mask := p.setMask()
 	if bad := mask &^ allowedMask[ctx]; bad != 0 {
 		id := PropID(bits.TrailingZeros64(bad))
-		return 0, propError(ErrProtocolViolation, ctx, id, "not allowed here")
+		return 0, propError(ErrMalformed, ctx, id, "not valid in this packet (a malformed packet, 5.0 section 2.2.2.2)")
 	}
 	for m := mask; m != 0; m &= m - 1 {
 		id := PropID(bits.TrailingZeros64(m))
@@ -146,7 +146,7 @@ func (p *Properties) size(ctx Type) (int, error) {
 	}
 	if len(p.SubscriptionIDs) > 0 {
 		if !PropSubscriptionID.allowedCtx(ctx) {
-			return 0, propError(ErrProtocolViolation, ctx, PropSubscriptionID, "not allowed here")
+			return 0, propError(ErrMalformed, ctx, PropSubscriptionID, "not valid in this packet (a malformed packet, 5.0 section 2.2.2.2)")
 		}
 		if ctx == SUBSCRIBE && len(p.SubscriptionIDs) > 1 {
 			return 0, propError(ErrProtocolViolation, ctx, PropSubscriptionID, "a SUBSCRIBE carries at most one")
@@ -160,7 +160,7 @@ func (p *Properties) size(ctx Type) (int, error) {
 	}
 	if len(p.User) > 0 {
 		if !PropUserProperty.allowedCtx(ctx) {
-			return 0, propError(ErrProtocolViolation, ctx, PropUserProperty, "not allowed here")
+			return 0, propError(ErrMalformed, ctx, PropUserProperty, "not valid in this packet (a malformed packet, 5.0 section 2.2.2.2)")
 		}
 		for _, u := range p.User {
 			if why := stringError(u.Key); why != "" {
@@ -245,7 +245,7 @@ func (p *Properties) decode(d *decoder, ctx Type) {
 			break
 		}
 		if !id.allowedCtx(ctx) {
-			sub.err = propError(ErrProtocolViolation, ctx, id, "not allowed here")
+			sub.err = propError(ErrMalformed, ctx, id, "not valid in this packet (a malformed packet, 5.0 section 2.2.2.2)")
 			break
 		}
 		switch id {

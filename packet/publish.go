@@ -1,7 +1,5 @@
 package packet
 
-import "strings"
-
 // Publish is a PUBLISH packet: an application message on its way from
 // client to broker or broker to client.
 type Publish struct {
@@ -84,7 +82,7 @@ func (p *Publish) checkTopic(v Version) error {
 		}
 		return newError(ErrProtocolViolation, PUBLISH, "topic name", "empty (allowed only in MQTT 5.0 with a Topic Alias)")
 	}
-	if strings.ContainsAny(p.Topic, "+#") {
+	if hasWildcard(p.Topic) {
 		return newError(ErrProtocolViolation, PUBLISH, "topic name", "contains a wildcard (+ or #)")
 	}
 	return nil

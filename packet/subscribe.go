@@ -22,14 +22,17 @@ func (s *Subscription) options() byte {
 	return o
 }
 
-// check validates s for version v; decoding and encoding share it.
-func (s *Subscription) check(v Version) error {
-	if err := TopicFilterError(s.Filter); err != nil {
-		e := err.(*Error)
-		return newError(e.Kind, SUBSCRIBE, "topic filter", e.Detail+" in "+quote(s.Filter))
-	}
+// checkOptions validates the options of s for version v; decoding and
+// encoding share it.
+func (s *Subscription) checkOptions(v Version) error {
 	if s.QoS > 2 {
-		return newError(ErrMalformed, SUBSCRIBE, "subscription options", "QoS must be 0, 1 or 2, got "+itoa(int(s.QoS)))
+		// 3.1.1 calls this malformed ([MQTT-3.8.3-4]), 5.0 a protocol error
+		// (section 3.8.3.1).
+		kind := ErrMalformed
+		if v == V5 {
+			kind = ErrProtocolViolation
+		}
+		return newError(kind, SUBSCRIBE, "subscription options", "QoS must be 0, 1 or 2, got "+itoa(int(s.QoS)))
 	}
 	if v != V5 {
 		if s.NoLocal || s.RetainAsPublished || s.RetainHandling != 0 {
@@ -74,7 +77,10 @@ func (s *Subscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 	remaining := 2 + block
 	for i := range s.Subscriptions {
 		sub := &s.Subscriptions[i]
-		if err := sub.check(v); err != nil {
+		if err := checkFilter(SUBSCRIBE, sub.Filter); err != nil {
+			return dst, err
+		}
+		if err := sub.checkOptions(v); err != nil {
 			return dst, err
 		}
 		remaining += 3 + len(sub.Filter)
@@ -135,7 +141,10 @@ func (s *Subscribe) Decode(flags byte, body []byte, v Version) error {
 			RetainAsPublished: o&0x08 != 0,
 			RetainHandling:    o >> 4 & 3,
 		}
-		if err := sub.check(v); err != nil {
+		if err := checkDecodedFilter(SUBSCRIBE, filter); err != nil {
+			return err
+		}
+		if err := sub.checkOptions(v); err != nil {
 			return err
 		}
 		s.Subscriptions = append(s.Subscriptions, sub)

@@ -48,7 +48,7 @@ func ParseShared(filter string) (group, topicFilter string, ok bool) {
 		return "", "", false
 	}
 	group, topicFilter, found = strings.Cut(rest, "/")
-	if !found || group == "" || topicFilter == "" || strings.ContainsAny(group, "+#") {
+	if !found || group == "" || topicFilter == "" || hasWildcard(group) {
 		return "", "", false
 	}
 	return group, topicFilter, true
@@ -71,7 +71,7 @@ func topicNameError(name string) string {
 	if name == "" {
 		return "empty"
 	}
-	if strings.ContainsAny(name, "+#") {
+	if hasWildcard(name) {
 		return "contains a wildcard (+ or #)"
 	}
 	return checkUTF8(name)
@@ -103,7 +103,7 @@ func topicFilterError(filter string) string {
 			return "shared subscription has no topic filter after the share name"
 		case group == "":
 			return "shared subscription has an empty share name"
-		case strings.ContainsAny(group, "+#"):
+		case hasWildcard(group):
 			return "share name contains a wildcard"
 		}
 		filter = f

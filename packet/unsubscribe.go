@@ -46,10 +46,19 @@ func (u *Unsubscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 	return dst, nil
 }
 
+// checkFilter validates a topic filter the encoder is about to write.
 func checkFilter(t Type, f string) error {
-	if err := TopicFilterError(f); err != nil {
-		e := err.(*Error)
-		return newError(e.Kind, t, "topic filter", e.Detail+" in "+quote(f))
+	if why := stringError(f); why != "" {
+		return newError(ErrMalformed, t, "topic filter", why)
+	}
+	return checkDecodedFilter(t, f)
+}
+
+// checkDecodedFilter applies the wildcard rules to a filter whose UTF-8 the
+// decoder has already checked.
+func checkDecodedFilter(t Type, f string) error {
+	if why := topicFilterError(f); why != "" {
+		return newError(ErrProtocolViolation, t, "topic filter", why+" in "+quote(f))
 	}
 	return nil
 }
@@ -78,7 +87,7 @@ func (u *Unsubscribe) Decode(flags byte, body []byte, v Version) error {
 		if d.err != nil {
 			break
 		}
-		if err := checkFilter(UNSUBSCRIBE, f); err != nil {
+		if err := checkDecodedFilter(UNSUBSCRIBE, f); err != nil {
 			return err
 		}
 		u.Filters = append(u.Filters, f)

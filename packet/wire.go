@@ -184,15 +184,38 @@ func (d *decoder) end() error {
 
 // checkUTF8 returns why s is not a well-formed MQTT UTF-8 string, or "".
 // Go's decoder already refuses surrogate halves and overlong forms; MQTT
-// forbids U+0000 as well.
+// forbids U+0000 as well. Topics and identifiers are nearly always short
+// ASCII, so the common case is settled eight bytes at a time and the two
+// general checks run only from the first word that needs them.
 func checkUTF8(s string) string {
-	if !utf8.ValidString(s) {
-		return "ill-formed UTF-8"
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte with its top bit set, or (with none set) a zero byte.
+		if (x|(x-lsb)&^x)&msb != 0 {
+			break
+		}
 	}
-	if strings.IndexByte(s, 0) >= 0 {
-		return "contains U+0000"
+	for j := i; j < len(s); j++ {
+		if c := s[j]; c == 0 || c >= utf8.RuneSelf {
+			if !utf8.ValidString(s[i:]) {
+				return "ill-formed UTF-8"
+			}
+			if strings.IndexByte(s[i:], 0) >= 0 {
+				return "contains U+0000"
+			}
+			return ""
+		}
 	}
 	return ""
+}
+
+// hasWildcard reports whether s contains '+' or '#'. Two IndexByte calls
+// beat strings.ContainsAny, which builds a set on every call.
+func hasWildcard(s string) bool {
+	return strings.IndexByte(s, '+') >= 0 || strings.IndexByte(s, '#') >= 0
 }
 
 // stringError returns why s cannot be sent as an MQTT UTF-8 string, or "".
