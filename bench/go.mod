@@ -1,0 +1,11 @@
+module github.com/mqttas/mqttas/bench
+
+go 1.25
+
+require (
+	github.com/eclipse/paho.golang v0.23.0
+	github.com/eclipse/paho.mqtt.golang v1.5.1
+	github.com/mqttas/mqttas v0.0.0
+)
+
+replace github.com/mqttas/mqttas => ../
