@@ -1,0 +1,227 @@
+package mqttas
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttas/mqttas/packet"
+)
+
+// Client is one resilient connection to a broker. Create it with New, start
+// it with Connect; from then on it keeps itself connected until Disconnect
+// or Close. All methods are safe for concurrent use.
+type Client struct {
+	cfg     *settings
+	log     *slog.Logger
+	version packet.Version
+	epoch   time.Time // origin of the monotonic timestamps in conn
+
+	ev    events
+	msgs  *queue
+	sess  *session
+	slots chan struct{} // one token per QoS 1 or 2 publish in flight
+	stats counters
+
+	closing  chan struct{} // closed by Close
+	stopping atomic.Bool   // set before closing: no more reconnects
+
+	mu        sync.Mutex // guards the fields below
+	started   bool       // Connect succeeded or is in progress
+	cur       *conn      // the live connection, nil during an outage
+	upCh      chan struct{}
+	subs      []subscription // to restore after a reconnect, in order
+	supDone   chan struct{}  // closed when the supervisor exits; nil until Connect succeeds
+	closeOnce sync.Once
+}
+
+// subscription is one remembered Subscribe.
+type subscription struct {
+	sub packet.Subscription
+}
+
+// New validates cfg and returns a Client that is not yet connected.
+func New(cfg Config) (*Client, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:     s,
+		log:     s.Logger,
+		version: packet.V311,
+		epoch:   time.Now(),
+		ev:      newEvents(),
+		msgs:    newQueue(s.QueueLen),
+		sess:    newSession(),
+		slots:   make(chan struct{}, s.MaxInflight),
+		closing: make(chan struct{}),
+		upCh:    make(chan struct{}),
+	}
+	return c, nil
+}
+
+// now is a monotonic timestamp in nanoseconds.
+func (c *Client) now() int64 { return int64(time.Since(c.epoch)) }
+
+// Connect makes the first connection and hands the link to the supervisor,
+// which from then on reconnects by itself after every outage. It returns
+// the reason the first connection failed (a *ConnectError for a refusal,
+// ErrTimeout, a dial or TLS error) unless Config.ConnectRetry is set, in
+// which case it keeps trying, with backoff and failover, until ctx ends.
+func (c *Client) Connect(ctx context.Context) error {
+	c.mu.Lock()
+	switch {
+	case c.stopping.Load():
+		c.mu.Unlock()
+		return ErrClosed
+	case c.started:
+		c.mu.Unlock()
+		return ErrAlreadyConnected
+	}
+	c.started = true
+	c.mu.Unlock()
+
+	// Close must be able to interrupt a Connect in progress.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	cn, srvIdx, err := c.firstConnect(ctx)
+	if err != nil {
+		c.mu.Lock()
+		c.started = false
+		c.mu.Unlock()
+		if c.stopping.Load() {
+			return ErrClosed
+		}
+		return err
+	}
+	c.mu.Lock()
+	if c.stopping.Load() {
+		c.mu.Unlock()
+		cn.nc.Close()
+		return ErrClosed
+	}
+	c.supDone = make(chan struct{})
+	c.mu.Unlock()
+	if c.cfg.OnMessage != nil {
+		go c.dispatch()
+	}
+	// Bring the link up before returning, so a caller sees IsConnected and
+	// Up at once. If it dies on the way, the supervisor treats that as the
+	// first outage.
+	if err := c.goLive(cn); err != nil {
+		cn.fail(err)
+	}
+	go c.supervise(cn, srvIdx)
+	return nil
+}
+
+// IsConnected reports whether the client has a live connection now.
+func (c *Client) IsConnected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur != nil && !c.cur.dead()
+}
+
+// waitLink returns the live connection, waiting through an outage for the
+// next one.
+func (c *Client) waitLink(ctx context.Context) (*conn, error) {
+	for {
+		c.mu.Lock()
+		cn, ch, started := c.cur, c.upCh, c.supDone != nil
+		c.mu.Unlock()
+		if c.stopping.Load() {
+			return nil, ErrClosed
+		}
+		if !started {
+			return nil, ErrNotConnected
+		}
+		if cn != nil && !cn.dead() {
+			return cn, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.closing:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// Messages returns the channel of incoming messages, of capacity
+// Config.QueueLen. When it is full the oldest message is dropped to make
+// room and counted in Stats.Discards: a consumer that falls behind loses old
+// messages, never the connection, so QoS 1 delivery to the application is
+// then not guaranteed (the broker's PUBACK has been sent). With
+// Config.OnMessage set, nothing is sent here. Close closes it.
+func (c *Client) Messages() <-chan Message {
+	if c.cfg.OnMessage != nil {
+		return nil
+	}
+	return c.msgs.ch
+}
+
+// Disconnect sends DISCONNECT, so the broker discards the will, and then
+// closes the client as Close does. ctx bounds the wait for the write.
+func (c *Client) Disconnect(ctx context.Context) error {
+	if c.stopping.Swap(true) {
+		return c.Close()
+	}
+	c.mu.Lock()
+	cn := c.cur
+	c.mu.Unlock()
+	var err error
+	if cn != nil {
+		done := make(chan error, 1)
+		go func() { done <- cn.write(&packet.Disconnect{}) }()
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	c.Close()
+	if err != nil {
+		return fmt.Errorf("mqttas: DISCONNECT not sent, the broker will publish the will: %w", err)
+	}
+	return nil
+}
+
+// Close stops the client without DISCONNECT, so the broker publishes the
+// will if there is one. Every goroutine of the client exits before Close
+// returns, except an OnMessage callback that is running, which finishes
+// its message first; calls in progress return ErrClosed; Messages, Up and
+// Down are closed. Close is idempotent.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.stopping.Store(true)
+		close(c.closing)
+		c.mu.Lock()
+		supDone := c.supDone
+		c.mu.Unlock()
+		if supDone != nil {
+			<-supDone
+		}
+		c.sess.mu.Lock()
+		for _, p := range c.sess.byID {
+			c.sess.finishLocked(p, ErrClosed)
+		}
+		c.sess.mu.Unlock()
+		close(c.msgs.ch)
+		close(c.ev.up)
+		close(c.ev.down)
+	})
+	return nil
+}

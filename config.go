@@ -1,0 +1,273 @@
+package mqttas
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqttas/mqttas/packet"
+)
+
+// DialFunc opens the byte stream to a broker. It is the transport hook: any
+// net.Conn will do (TCP, a Unix socket, a tunnel, a test pipe). The client
+// layers TLS on top itself when the server address asks for it.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// Config configures a Client. Every zero value means the default given in
+// its comment, so Config{Server: "broker:1883"} is a complete configuration.
+// New copies the Config; later changes to it, or to the TLS config it points
+// at, do not affect the Client.
+type Config struct {
+	// Server is the broker: "host", "host:port" or a URL with scheme mqtt,
+	// tcp (plain) or mqtts, ssl, tls (TLS). The port defaults to 1883, or
+	// 8883 with TLS. Required.
+	Server string
+	// Backup is a second broker in the same forms. When reconnecting to one
+	// server has backed off all the way to ReconnectMax, the client switches
+	// to the other and starts again from ReconnectMin; it stays with whichever
+	// answers (the Mongoose OS mqtt1 rule).
+	Backup string
+
+	// ClientID identifies the session. Empty: an ID is generated, once, and
+	// kept for the Client's life so a persistent session can resume.
+	ClientID string
+	User     string
+	Password string // never logged
+
+	// KeepAlive is the keep-alive interval sent to the broker [60s]. It must
+	// be under 65,536 s; a negative value turns keep-alive off (0 on the wire).
+	KeepAlive time.Duration
+	// PingInterval is how long the link may stay silent before the client
+	// sends PINGREQ [KeepAlive/4, or 15s with keep-alive off]. Silence counts
+	// from the last byte received (so a client that only sends still notices
+	// a dead broker) and from the last packet sent (so the broker's
+	// keep-alive never lapses). A dead link is reported within PingInterval
+	// + ResponseTime.
+	PingInterval time.Duration
+	// ResponseTime bounds every wait on the broker [10s]: CONNACK, PINGRESP,
+	// each PUBACK, SUBACK, UNSUBACK, and every write.
+	ResponseTime time.Duration
+
+	// TLS configures TLS. nil means plain TCP unless Server is a TLS URL,
+	// which then uses a default configuration (verification on, SNI from the
+	// host). The Client clones it.
+	TLS *tls.Config
+	// Dial opens connections [a net.Dialer]. The address is re-resolved on
+	// every attempt, so a broker that moves is found again.
+	Dial DialFunc
+
+	Will *Will
+
+	// MaxRepubs is how often an unacknowledged QoS 1 PUBLISH is resent with
+	// DUP set, ResponseTime apart, before the client gives up on the link,
+	// reconnects and publishes the message again [4]. Negative: never resend
+	// on a live link.
+	MaxRepubs int
+	// MaxInflight caps QoS 1 and 2 publishes awaiting acknowledgement;
+	// further Publish calls wait for a slot [64].
+	MaxInflight int
+	// MaxPacketSize caps an incoming packet, fixed header included [1 MiB].
+	// A larger one is refused before it is read, and the client reconnects.
+	MaxPacketSize int
+
+	// QueueLen is the capacity of the Messages channel, or of the queue in
+	// front of OnMessage [64]. When it is full the oldest message is dropped
+	// and counted in Stats.Discards.
+	QueueLen int
+	// OnMessage, if set, receives every incoming message instead of the
+	// Messages channel. It runs on a goroutine of its own, one message at a
+	// time, never under a client lock, and may call Publish or Subscribe.
+	OnMessage func(Message)
+
+	// PersistentSession asks the broker to keep the session (subscriptions
+	// and undelivered QoS 1 and 2 messages) across outages: clean session
+	// off. The default, false, is mqtt_as's clean=True: each connection
+	// starts afresh and the client restores its subscriptions itself.
+	PersistentSession bool
+	// ResumeOnStart makes the first connection of a PersistentSession client
+	// resume whatever session the broker holds from an earlier run. The
+	// default, false, is mqtt_as's clean_init=True: at power-up the old
+	// session and its backlog are discarded, and only outages after that are
+	// ridden out with the session kept.
+	ResumeOnStart bool
+
+	// ConnectRetry makes Connect keep trying, with backoff, until it succeeds
+	// or its ctx ends, instead of returning the first failure.
+	ConnectRetry bool
+	// ReconnectMin and ReconnectMax bound the jittered exponential backoff
+	// between reconnect attempts [1s, 60s]. The backoff starts again from
+	// ReconnectMin once a connection has stayed up for ReconnectMax.
+	ReconnectMin time.Duration
+	ReconnectMax time.Duration
+
+	// Logger receives connects, outages with their cause and republishes
+	// [discard].
+	Logger *slog.Logger
+}
+
+// Will is the message the broker publishes for the client if it vanishes
+// without calling Disconnect.
+type Will struct {
+	Topic      string
+	Payload    []byte
+	QoS        byte
+	Retain     bool
+	Properties *Properties // MQTT 5.0 will properties; ignored for 3.1.1
+}
+
+// Properties are the MQTT 5.0 properties of a message. Version 3.1.1
+// connections never set or send them.
+type Properties = packet.Properties
+
+// server is a parsed Server or Backup.
+type server struct {
+	addr string // host:port
+	host string // for SNI
+	tls  bool
+}
+
+func (s server) String() string { return s.addr }
+
+func parseServer(field, s string) (server, error) {
+	if s == "" {
+		return server{}, fmt.Errorf("mqttas: Config.%s is empty: give a host, host:port or URL such as mqtt://broker:1883", field)
+	}
+	var srv server
+	hostport := s
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return server{}, fmt.Errorf("mqttas: Config.%s %q is not a valid URL: %w", field, s, err)
+		}
+		switch u.Scheme {
+		case "mqtt", "tcp":
+		case "mqtts", "ssl", "tls":
+			srv.tls = true
+		default:
+			return server{}, fmt.Errorf("mqttas: Config.%s %q: unsupported scheme %q (use mqtt, tcp, mqtts, ssl or tls)", field, s, u.Scheme)
+		}
+		hostport = u.Host
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		// No port: the whole thing is the host (brackets allowed for IPv6).
+		host, port = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), ""
+	}
+	if host == "" {
+		return server{}, fmt.Errorf("mqttas: Config.%s %q has no host", field, s)
+	}
+	if port == "" {
+		port = "1883"
+		if srv.tls {
+			port = "8883"
+		}
+	} else if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		return server{}, fmt.Errorf("mqttas: Config.%s %q: port %q is not a number from 1 to 65535", field, s, port)
+	}
+	srv.host = host
+	srv.addr = net.JoinHostPort(host, port)
+	return srv, nil
+}
+
+// settings is a validated Config with every default filled in.
+type settings struct {
+	Config
+	servers   []server // Server, then Backup if set
+	keepAlive uint16   // seconds, as sent
+}
+
+func (c Config) settings() (*settings, error) {
+	s := &settings{Config: c}
+	primary, err := parseServer("Server", c.Server)
+	if err != nil {
+		return nil, err
+	}
+	s.servers = []server{primary}
+	if c.Backup != "" {
+		backup, err := parseServer("Backup", c.Backup)
+		if err != nil {
+			return nil, err
+		}
+		s.servers = append(s.servers, backup)
+	}
+	if c.TLS != nil {
+		s.TLS = c.TLS.Clone()
+	}
+	if s.ClientID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		s.ClientID = "mqttas-" + hex.EncodeToString(b[:])
+	}
+	switch {
+	case c.KeepAlive == 0:
+		s.KeepAlive = 60 * time.Second
+	case c.KeepAlive < 0:
+		s.KeepAlive = 0
+	case c.KeepAlive >= 65536*time.Second:
+		return nil, fmt.Errorf("mqttas: Config.KeepAlive %v is too long: MQTT allows at most 65535s", c.KeepAlive)
+	case c.KeepAlive < time.Second:
+		return nil, fmt.Errorf("mqttas: Config.KeepAlive %v is under the protocol's one-second resolution", c.KeepAlive)
+	}
+	s.keepAlive = uint16(s.KeepAlive / time.Second)
+	if s.PingInterval <= 0 {
+		s.PingInterval = s.KeepAlive / 4
+		if s.KeepAlive == 0 {
+			s.PingInterval = 15 * time.Second
+		}
+	}
+	if s.ResponseTime <= 0 {
+		s.ResponseTime = 10 * time.Second
+	}
+	if s.Dial == nil {
+		var d net.Dialer
+		s.Dial = d.DialContext
+	}
+	if w := c.Will; w != nil {
+		if w.QoS > 2 {
+			return nil, fmt.Errorf("mqttas: Config.Will.QoS %d is not 0, 1 or 2", w.QoS)
+		}
+		if err := packet.TopicNameError(w.Topic); err != nil {
+			return nil, fmt.Errorf("mqttas: Config.Will.Topic: %w", err)
+		}
+		cp := *w
+		s.Will = &cp
+	}
+	if s.MaxRepubs == 0 {
+		s.MaxRepubs = 4
+	} else if s.MaxRepubs < 0 {
+		s.MaxRepubs = 0
+	}
+	if s.MaxInflight <= 0 {
+		s.MaxInflight = 64
+	} else if s.MaxInflight > 65000 {
+		return nil, fmt.Errorf("mqttas: Config.MaxInflight %d exceeds the 65,000 packet identifiers the client can have in use", s.MaxInflight)
+	}
+	if s.MaxPacketSize <= 0 {
+		s.MaxPacketSize = 1 << 20
+	}
+	if s.QueueLen <= 0 {
+		s.QueueLen = 64
+	}
+	if s.ReconnectMin <= 0 {
+		s.ReconnectMin = time.Second
+	}
+	if s.ReconnectMax <= 0 {
+		s.ReconnectMax = 60 * time.Second
+	}
+	if s.ReconnectMax < s.ReconnectMin {
+		return nil, fmt.Errorf("mqttas: Config.ReconnectMax %v is shorter than ReconnectMin %v", s.ReconnectMax, s.ReconnectMin)
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return s, nil
+}

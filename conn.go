@@ -1,0 +1,315 @@
+package mqttas
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttas/mqttas/packet"
+)
+
+// conn is one network connection to a broker, from CONNACK until it dies.
+// The supervisor owns it: it starts the reader and the pinger, and waits for
+// both before dialling again, so no goroutine outlives its connection.
+type conn struct {
+	c              *Client
+	nc             net.Conn
+	rd             *packet.Reader
+	srv            server
+	sessionPresent bool
+	started        time.Time
+
+	// wmu makes each packet one whole Write: it guards wbuf and the socket's
+	// write side.
+	wmu  sync.Mutex
+	wbuf []byte
+
+	// Times since c.epoch, in nanoseconds, of the last byte read and the
+	// last packet written; the pinger works from them.
+	lastRx atomic.Int64
+	lastTx atomic.Int64
+
+	done     chan struct{} // closed when the connection is dead
+	failOnce sync.Once
+	cause    error // why it died; written once, before done is closed
+	wg       sync.WaitGroup
+
+	// rxWake is signalled for every packet read; BrokerUp waits on it.
+	rxMu   sync.Mutex
+	rxWake chan struct{}
+}
+
+// errLinkDown reports a write on a connection that has already died; the
+// caller waits for the next one.
+var errLinkDown = errors.New("mqttas: connection lost")
+
+// fail marks the connection dead with cause and closes the socket, which
+// unblocks the reader. Only the first cause is kept.
+func (cn *conn) fail(cause error) {
+	cn.failOnce.Do(func() {
+		cn.cause = cause
+		close(cn.done)
+		cn.nc.Close()
+	})
+}
+
+func (cn *conn) dead() bool {
+	select {
+	case <-cn.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// rxCounter notes the time of every successful read, so a large packet
+// arriving slowly still counts as life on the link.
+type rxCounter struct{ cn *conn }
+
+func (r rxCounter) Read(b []byte) (int, error) {
+	n, err := r.cn.nc.Read(b)
+	if n > 0 {
+		r.cn.lastRx.Store(r.cn.c.now())
+	}
+	return n, err
+}
+
+// write sends one packet whole, within ResponseTime. An encoding error is
+// returned as it is and leaves the link alone; a write error kills the link
+// and is returned wrapped in errLinkDown.
+func (cn *conn) write(p packet.Packet) error {
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	if cn.dead() {
+		return errLinkDown
+	}
+	buf, err := p.AppendTo(cn.wbuf[:0], cn.c.version)
+	if err != nil {
+		return err
+	}
+	if cap(buf) <= 64<<10 {
+		cn.wbuf = buf // keep the buffer, unless one huge packet grew it
+	}
+	cn.nc.SetWriteDeadline(time.Now().Add(cn.c.cfg.ResponseTime))
+	if _, err := cn.nc.Write(buf); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			err = fmt.Errorf("broker stopped reading: %s write not finished within ResponseTime %v", p.Type(), cn.c.cfg.ResponseTime)
+		}
+		cn.fail(fmt.Errorf("write %s: %w", p.Type(), err))
+		return fmt.Errorf("%w: %v", errLinkDown, err)
+	}
+	cn.lastTx.Store(cn.c.now())
+	return nil
+}
+
+// dial opens a connection to srv and completes the CONNECT/CONNACK
+// exchange within ctx and ResponseTime.
+func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error) {
+	cfg := c.cfg
+	nc, err := cfg.Dial(ctx, "tcp", srv.addr)
+	if err != nil {
+		return nil, fmt.Errorf("mqttas: dial %s: %w", srv, err)
+	}
+	// Until the connection is handed over, ctx ending must unblock every
+	// read and write of the handshake.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if srv.tls || cfg.TLS != nil {
+		tc := cfg.TLS
+		if tc == nil {
+			tc = &tls.Config{}
+		}
+		if tc.ServerName == "" && !tc.InsecureSkipVerify {
+			tc = tc.Clone()
+			tc.ServerName = srv.host
+		}
+		tlsConn := tls.Client(nc, tc)
+		hctx, cancel := context.WithTimeout(ctx, cfg.ResponseTime)
+		err := tlsConn.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("mqttas: TLS handshake with %s: %w", srv, err)
+		}
+		nc = tlsConn
+	}
+	cn := &conn{c: c, nc: nc, srv: srv, done: make(chan struct{}), started: time.Now()}
+	cn.rd = packet.NewReader(rxCounter{cn}, cfg.MaxPacketSize)
+	cn.rd.SetVersion(c.version)
+	now := c.now()
+	cn.lastRx.Store(now)
+	cn.lastTx.Store(now)
+
+	connect := c.connectPacket(clean)
+	if err := cn.write(connect); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("mqttas: send CONNECT to %s: %w", srv, c.ctxErr(ctx, err))
+	}
+	nc.SetReadDeadline(time.Now().Add(cfg.ResponseTime))
+	h, body, err := cn.rd.Next()
+	if err != nil {
+		nc.Close()
+		if ne, ok := err.(net.Error); ok && ne.Timeout() && ctx.Err() == nil {
+			err = fmt.Errorf("%w: no CONNACK within %v", ErrTimeout, cfg.ResponseTime)
+		}
+		return nil, fmt.Errorf("mqttas: waiting for CONNACK from %s: %w", srv, c.ctxErr(ctx, err))
+	}
+	var ack packet.Connack
+	if h.Type != packet.CONNACK {
+		err = fmt.Errorf("expected CONNACK, got %v", h.Type)
+	} else {
+		err = ack.Decode(h.Flags, body, c.version)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("mqttas: bad CONNACK from %s: %w", srv, err)
+	}
+	code := ack.ReasonCode
+	if c.version != packet.V5 {
+		code = ack.ReturnCode().Reason()
+	}
+	if code != packet.Success {
+		nc.Close()
+		return nil, &ConnectError{Server: srv.addr, Code: code}
+	}
+	if !stop() {
+		nc.Close() // ctx ended as we finished: the deadline is already poisoned
+		return nil, fmt.Errorf("mqttas: connect to %s: %w", srv, ctx.Err())
+	}
+	nc.SetDeadline(time.Time{})
+	cn.sessionPresent = ack.SessionPresent
+	return cn, nil
+}
+
+// ctxErr prefers the context's error when ctx caused a failure.
+func (c *Client) ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func (c *Client) connectPacket(clean bool) *packet.Connect {
+	cfg := c.cfg
+	p := &packet.Connect{
+		CleanStart: clean,
+		KeepAlive:  cfg.keepAlive,
+		ClientID:   cfg.ClientID,
+		Username:   cfg.User,
+		Password:   []byte(cfg.Password),
+	}
+	if w := cfg.Will; w != nil {
+		p.Will = &packet.Will{QoS: w.QoS, Retain: w.Retain, Topic: w.Topic, Payload: w.Payload}
+		if w.Properties != nil && c.version == packet.V5 {
+			p.Will.Properties = *w.Properties
+		}
+	}
+	return p
+}
+
+// start launches the reader and the pinger.
+func (cn *conn) start() {
+	cn.wg.Add(2)
+	go func() {
+		defer cn.wg.Done()
+		cn.fail(cn.readLoop())
+	}()
+	go func() {
+		defer cn.wg.Done()
+		if err := cn.pingLoop(); err != nil {
+			cn.fail(err)
+		}
+	}()
+}
+
+// stop kills the connection and waits for its goroutines.
+func (cn *conn) stop(cause error) {
+	cn.fail(cause)
+	cn.wg.Wait()
+}
+
+// readLoop is the only reader of the socket. It returns why the
+// connection ended; every failure, a malformed or oversized packet
+// included, ends the connection and the supervisor reconnects.
+func (cn *conn) readLoop() error {
+	for {
+		h, body, err := cn.rd.Next()
+		if err != nil {
+			if cn.dead() {
+				return cn.cause
+			}
+			if err == io.EOF {
+				return errors.New("broker closed the connection")
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+		cn.wakeRx()
+		if err := cn.c.handle(cn, h, body); err != nil {
+			return err
+		}
+	}
+}
+
+func (cn *conn) wakeRx() {
+	cn.rxMu.Lock()
+	if cn.rxWake != nil {
+		close(cn.rxWake)
+		cn.rxWake = nil
+	}
+	cn.rxMu.Unlock()
+}
+
+// rxSignal returns a channel closed when the next packet arrives.
+func (cn *conn) rxSignal() <-chan struct{} {
+	cn.rxMu.Lock()
+	defer cn.rxMu.Unlock()
+	if cn.rxWake == nil {
+		cn.rxWake = make(chan struct{})
+	}
+	return cn.rxWake
+}
+
+// pingLoop sends PINGREQ whenever nothing has been received, or nothing
+// sent, for PingInterval, and declares the link dead when a PINGREQ has had
+// no answer, nor any other byte, for ResponseTime. It only decides: the
+// PINGREQ goes through the same serialised writer as everything else.
+func (cn *conn) pingLoop() error {
+	interval := int64(cn.c.cfg.PingInterval)
+	response := int64(cn.c.cfg.ResponseTime)
+	pingAt := int64(-1) // when the unanswered PINGREQ went out
+	t := time.NewTimer(cn.c.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-cn.done:
+			return nil
+		case <-t.C:
+		}
+		now := cn.c.now()
+		rx, tx := cn.lastRx.Load(), cn.lastTx.Load()
+		if pingAt >= 0 && rx >= pingAt {
+			pingAt = -1 // something arrived since the ping
+		}
+		if pingAt >= 0 && now-pingAt >= response {
+			return fmt.Errorf("%w: no PINGRESP or other packet within %v of PINGREQ (last byte received %v ago)",
+				ErrTimeout, cn.c.cfg.ResponseTime, time.Duration(now-rx).Round(time.Millisecond))
+		}
+		if pingAt < 0 && (now-rx >= interval || now-tx >= interval) {
+			if err := cn.write(&packet.Pingreq{}); err != nil {
+				return nil // the write has already failed the connection
+			}
+			pingAt = now
+		}
+		next := min(rx, cn.lastTx.Load()) + interval
+		if pingAt >= 0 {
+			next = pingAt + response
+		}
+		t.Reset(time.Duration(max(next-cn.c.now(), int64(time.Millisecond))))
+	}
+}

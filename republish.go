@@ -1,0 +1,216 @@
+package mqttas
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+
+	"github.com/mqttas/mqttas/packet"
+)
+
+// What an in-flight entry is waiting for.
+type pendingKind byte
+
+const (
+	awaitPuback  pendingKind = iota + 1 // QoS 1 PUBLISH sent
+	awaitPubrec                         // QoS 2 PUBLISH sent
+	awaitPubcomp                        // QoS 2 PUBREL sent: the PUBLISH is never sent again
+	awaitSuback
+	awaitUnsuback
+)
+
+// pending is one packet identifier in use: an outgoing QoS 1 or 2 message,
+// or a SUBSCRIBE/UNSUBSCRIBE awaiting its ack. Fields after id are guarded
+// by session.mu.
+type pending struct {
+	id   uint16
+	seq  uint64 // order of creation: resends after a reconnect keep it
+	kind pendingKind
+	pub  packet.Publish      // the message, for awaitPuback/awaitPubrec/awaitPubcomp
+	sub  *packet.Subscribe   // for awaitSuback
+	uns  *packet.Unsubscribe // for awaitUnsuback
+
+	conn  *conn // the connection it was last sent on
+	sends int   // sends on that connection
+	// background marks entries no caller waits for (subscriptions restored
+	// by the supervisor): the reader completes and logs them.
+	background bool
+
+	done  chan struct{} // closed when the exchange is over
+	err   error         // its outcome, set before done is closed
+	codes []packet.ReasonCode
+}
+
+// session is the client's half of the MQTT session: the packet identifiers
+// in use and the incoming QoS 2 messages awaiting PUBREL. It outlives
+// connections, which is what lets a resumed session resend with the
+// original identifiers.
+type session struct {
+	mu     sync.Mutex
+	next   uint16
+	seq    uint64
+	byID   map[uint16]*pending
+	rxQoS2 map[uint16]struct{} // delivered, PUBREL not yet received
+}
+
+func newSession() *session {
+	return &session{byID: make(map[uint16]*pending), rxQoS2: make(map[uint16]struct{})}
+}
+
+// newIDLocked returns the next identifier not in use. Callers bound the
+// number in use (MaxInflight for publishes) well below 65,535, so the loop
+// always finds one.
+func (s *session) newIDLocked() uint16 {
+	for {
+		s.next++
+		if s.next == 0 {
+			s.next = 1
+		}
+		if _, used := s.byID[s.next]; !used {
+			return s.next
+		}
+	}
+}
+
+// add registers p under a fresh identifier.
+func (s *session) add(p *pending) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.id = s.newIDLocked()
+	s.seq++
+	p.seq = s.seq
+	p.done = make(chan struct{})
+	s.byID[p.id] = p
+}
+
+// finishLocked ends p's exchange with err and frees its identifier.
+func (s *session) finishLocked(p *pending, err error) {
+	if s.byID[p.id] == p {
+		delete(s.byID, p.id)
+	}
+	select {
+	case <-p.done:
+	default:
+		p.err = err
+		close(p.done)
+	}
+}
+
+func (s *session) finish(p *pending, err error) {
+	s.mu.Lock()
+	s.finishLocked(p, err)
+	s.mu.Unlock()
+}
+
+// take returns the entry for id if it awaits one of kinds.
+func (s *session) lookupLocked(id uint16, kinds ...pendingKind) *pending {
+	p := s.byID[id]
+	if p == nil || !slices.Contains(kinds, p.kind) {
+		return nil
+	}
+	return p
+}
+
+// inFlight counts the messages awaiting acknowledgement.
+func (s *session) inFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, p := range s.byID {
+		if p.kind <= awaitPubcomp {
+			n++
+		}
+	}
+	return n
+}
+
+// outgoing returns the unfinished message entries in the order they were
+// first sent, for resending after a reconnect.
+func (s *session) outgoing() []*pending {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ps []*pending
+	for _, p := range s.byID {
+		if p.kind <= awaitPubcomp {
+			ps = append(ps, p)
+		}
+	}
+	slices.SortFunc(ps, func(a, b *pending) int { return cmp.Compare(a.seq, b.seq) })
+	return ps
+}
+
+// packetFor builds what sending p now means: PUBREL once PUBREC has
+// arrived, else the PUBLISH, with DUP set when this identifier has been
+// sent before. Called with s.mu held.
+func (p *pending) packetLocked(dup bool) packet.Packet {
+	switch p.kind {
+	case awaitPubcomp:
+		return &packet.Pubrel{PacketID: p.id}
+	case awaitSuback:
+		p.sub.PacketID = p.id
+		return p.sub
+	case awaitUnsuback:
+		p.uns.PacketID = p.id
+		return p.uns
+	}
+	pub := p.pub
+	pub.PacketID = p.id
+	pub.Dup = dup
+	return &pub
+}
+
+// resendAll is run by the supervisor on a new connection before it is
+// published as up. With the session resumed, MQTT 3.1.1 section 4.4 wants
+// every unacknowledged PUBLISH and PUBREL resent with its original
+// identifier, in order. Without it the broker has forgotten them: messages
+// are published again as new ones, on new identifiers (mqtt_as's rule, which
+// "proved necessary for Mosquitto"), except that a QoS 2 message whose
+// PUBREC arrived is never published again; its PUBREL is resent.
+func (c *Client) resendAll(cn *conn) error {
+	for _, p := range c.sess.outgoing() {
+		s := c.sess
+		s.mu.Lock()
+		if s.byID[p.id] != p {
+			s.mu.Unlock()
+			continue // finished meanwhile
+		}
+		dup := cn.sessionPresent
+		if !cn.sessionPresent && p.kind != awaitPubcomp {
+			delete(s.byID, p.id)
+			p.id = s.newIDLocked()
+			s.byID[p.id] = p
+		}
+		pkt := p.packetLocked(dup && p.kind != awaitPubcomp)
+		p.conn, p.sends = cn, 1
+		s.mu.Unlock()
+		c.stats.repubs.Add(1)
+		if err := cn.write(pkt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// claimSend decides whether the caller waiting on p must send it on cn:
+// not when the supervisor already resent it there.
+func (s *session) claimSend(p *pending, cn *conn) (packet.Packet, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.conn == cn || s.byID[p.id] != p {
+		return nil, false
+	}
+	p.conn, p.sends = cn, 1
+	return p.packetLocked(false), true
+}
+
+// resend is the caller's retry on a live link after ResponseTime without an
+// answer. It returns nil when p is no longer on cn or resends are used up.
+func (s *session) resend(p *pending, cn *conn, limit int) packet.Packet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.conn != cn || s.byID[p.id] != p || p.sends > limit {
+		return nil
+	}
+	p.sends++
+	return p.packetLocked(true)
+}

@@ -1,0 +1,379 @@
+package mqttas
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/mqttas/mqttas/packet"
+)
+
+// newBackoff is the delay policy between attempts on one server: jittered
+// doubling from ReconnectMin to ReconnectMax, forever.
+func (c *Client) newBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = c.cfg.ReconnectMin
+	b.MaxInterval = c.cfg.ReconnectMax
+	b.Multiplier = 2
+	b.RandomizationFactor = 0.25
+	b.MaxElapsedTime = 0
+	b.Reset()
+	return b
+}
+
+// dialer runs attempts with backoff and failover: after the delay on one
+// server has grown to ReconnectMax, the next attempt goes to the other
+// server with the delay back at ReconnectMin (Mongoose OS's mqtt1 rule).
+type dialer struct {
+	c        *Client
+	b        *backoff.ExponentialBackOff
+	srv      int // index into cfg.servers
+	failures int // consecutive failures on srv
+}
+
+// atMax reports whether the un-jittered delay has reached ReconnectMax.
+func (d *dialer) atMax() bool {
+	iv := d.c.cfg.ReconnectMin
+	for i := 1; i < d.failures && iv < d.c.cfg.ReconnectMax; i++ {
+		iv *= 2
+	}
+	return iv >= d.c.cfg.ReconnectMax
+}
+
+// next waits out the delay owed after a failure, switching servers when
+// due. It returns false when ctx ends first.
+func (d *dialer) next(ctx context.Context) bool {
+	d.failures++
+	if len(d.c.cfg.servers) > 1 && d.atMax() {
+		d.srv = (d.srv + 1) % len(d.c.cfg.servers)
+		d.failures = 0
+		d.b.Reset()
+		d.c.log.Info("mqttas: switching server", "server", d.c.cfg.servers[d.srv])
+	}
+	t := time.NewTimer(d.b.NextBackOff())
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// firstConnect makes the connection Connect returns, honouring clean_init:
+// a persistent-session client that must not resume an old session connects
+// clean once, disconnects, and then connects with the session kept.
+func (c *Client) firstConnect(ctx context.Context) (*conn, int, error) {
+	d := &dialer{c: c, b: c.newBackoff()}
+	for {
+		cn, err := c.connectOnce(ctx, d.srv, true)
+		if err == nil {
+			return cn, d.srv, nil
+		}
+		if !c.cfg.ConnectRetry || ctx.Err() != nil {
+			return nil, 0, err
+		}
+		c.log.Warn("mqttas: connect failed, retrying", "server", c.cfg.servers[d.srv], "err", err)
+		if !d.next(ctx) {
+			return nil, 0, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+		}
+	}
+}
+
+// connectOnce dials cfg.servers[srv]. On power-up (first) it applies the
+// clean_init rule.
+func (c *Client) connectOnce(ctx context.Context, srv int, first bool) (*conn, error) {
+	s := c.cfg.servers[srv]
+	if !c.cfg.PersistentSession {
+		return c.dial(ctx, s, true)
+	}
+	if first && !c.cfg.ResumeOnStart {
+		cn, err := c.dial(ctx, s, true)
+		if err != nil {
+			return nil, err
+		}
+		cn.write(&packet.Disconnect{})
+		cn.nc.Close()
+	}
+	return c.dial(ctx, s, false)
+}
+
+// supervise owns the link from the first connection, already live, to
+// Close: it waits for each connection to die, waits for its reader and
+// pinger, and reconnects.
+func (c *Client) supervise(cn *conn, srv int) {
+	defer close(c.supDone)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-c.closing
+		cancel()
+	}()
+	d := &dialer{c: c, b: c.newBackoff(), srv: srv}
+	for {
+		select {
+		case <-cn.done:
+		case <-c.closing:
+		}
+		cn.stop(ErrClosed)
+		c.goDown(cn)
+		if c.stopping.Load() {
+			return
+		}
+		// A connection that survived a keep-alive round proved the link:
+		// start the backoff again, and try at once.
+		if time.Since(cn.started) >= c.cfg.PingInterval+c.cfg.ResponseTime {
+			d.failures = 0
+			d.b.Reset()
+		} else if !d.next(ctx) {
+			return
+		}
+		for {
+			var err error
+			if cn, err = c.connectOnce(ctx, d.srv, false); err == nil {
+				if err = c.goLive(cn); err == nil {
+					c.stats.reconnects.Add(1)
+					break
+				}
+				cn.stop(err)
+			}
+			c.log.Warn("mqttas: reconnect failed", "server", c.cfg.servers[d.srv], "err", err)
+			if c.stopping.Load() || !d.next(ctx) {
+				return
+			}
+		}
+	}
+}
+
+// goLive restores the session on a new connection and publishes it as up:
+// resends and resubscriptions go out before any new publish can.
+func (c *Client) goLive(cn *conn) error {
+	cn.start()
+	if !cn.sessionPresent {
+		c.sess.mu.Lock()
+		clear(c.sess.rxQoS2)
+		c.sess.mu.Unlock()
+		if err := c.resubscribe(cn); err != nil {
+			return err
+		}
+	}
+	if err := c.resendAll(cn); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.stopping.Load() {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.cur = cn
+	close(c.upCh)
+	c.mu.Unlock()
+	c.log.Info("mqttas: connected", "server", cn.srv, "session_present", cn.sessionPresent)
+	signal(c.ev.up)
+	return nil
+}
+
+// goDown records an outage of an established connection.
+func (c *Client) goDown(cn *conn) {
+	c.mu.Lock()
+	if c.cur != cn {
+		c.mu.Unlock()
+		return // it never went live: not an outage
+	}
+	c.cur = nil
+	c.upCh = make(chan struct{})
+	c.mu.Unlock()
+	if errors.Is(cn.cause, ErrClosed) {
+		return
+	}
+	c.stats.outages.Add(1)
+	c.log.Warn("mqttas: connection lost", "server", cn.srv, "cause", cn.cause,
+		"up_for", time.Since(cn.started).Round(time.Millisecond))
+	signal(c.ev.down)
+}
+
+// resubscribe restores every remembered subscription on a connection
+// without a session, in one SUBSCRIBE per batch, without waiting for the
+// SUBACKs (the reader logs failures): the broker handles packets in order,
+// so anything published afterwards already finds them in place.
+func (c *Client) resubscribe(cn *conn) error {
+	c.mu.Lock()
+	subs := make([]packet.Subscription, len(c.subs))
+	for i, s := range c.subs {
+		subs[i] = s.sub
+	}
+	c.mu.Unlock()
+	const batch = 64
+	for len(subs) > 0 {
+		n := min(len(subs), batch)
+		p := &pending{kind: awaitSuback, background: true, sub: &packet.Subscribe{Subscriptions: subs[:n]}}
+		subs = subs[n:]
+		c.sess.add(p)
+		pkt, _ := c.sess.claimSend(p, cn)
+		if err := cn.write(pkt); err != nil {
+			c.sess.finish(p, err)
+			return err
+		}
+	}
+	return nil
+}
+
+// dispatch runs OnMessage on its own goroutine, so a slow or blocking
+// callback delays only later messages, never the reader or the pinger. It
+// ends when Close closes the queue.
+func (c *Client) dispatch() {
+	for m := range c.msgs.ch {
+		c.cfg.OnMessage(m)
+	}
+}
+
+// handle processes one incoming packet on the reader. A non-nil error
+// ends the connection.
+func (c *Client) handle(cn *conn, h packet.FixedHeader, body []byte) error {
+	switch h.Type {
+	case packet.PUBLISH:
+		return c.handlePublish(cn, h, body)
+	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
+		var ack packet.Puback
+		if err := decodeAck(h, body, c.version, &ack); err != nil {
+			return fmt.Errorf("bad %v: %w", h.Type, err)
+		}
+		return c.handleAck(cn, h.Type, ack.PacketID)
+	case packet.SUBACK:
+		var ack packet.Suback
+		if err := ack.Decode(h.Flags, body, c.version); err != nil {
+			return fmt.Errorf("bad SUBACK: %w", err)
+		}
+		c.completeAck(ack.PacketID, awaitSuback, ack.ReasonCodes)
+	case packet.UNSUBACK:
+		var ack packet.Unsuback
+		if err := ack.Decode(h.Flags, body, c.version); err != nil {
+			return fmt.Errorf("bad UNSUBACK: %w", err)
+		}
+		c.completeAck(ack.PacketID, awaitUnsuback, ack.ReasonCodes)
+	case packet.PINGRESP:
+		// Its arrival has already been noted by the read.
+	case packet.DISCONNECT:
+		return errors.New("broker sent DISCONNECT")
+	default:
+		return fmt.Errorf("unexpected %v from broker", h.Type)
+	}
+	return nil
+}
+
+func (c *Client) handlePublish(cn *conn, h packet.FixedHeader, body []byte) error {
+	// The Reader reuses its buffer: give the message a copy it owns, and
+	// let Topic and Payload alias that copy rather than copy twice.
+	owned := bytes.Clone(body)
+	var p packet.Publish
+	if err := p.Decode(h.Flags, owned, c.version); err != nil {
+		return fmt.Errorf("bad PUBLISH: %w", err)
+	}
+	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retained: p.Retain, Dup: p.Dup}
+	switch p.QoS {
+	case 0:
+		c.msgs.push(m)
+	case 1:
+		c.msgs.push(m)
+		return ignoreLinkDown(cn.write(&packet.Puback{PacketID: p.PacketID}))
+	case 2:
+		// Deliver on the first PUBLISH of an identifier and not again until
+		// its PUBREL: the broker resends with DUP after an outage.
+		c.sess.mu.Lock()
+		_, seen := c.sess.rxQoS2[p.PacketID]
+		c.sess.rxQoS2[p.PacketID] = struct{}{}
+		c.sess.mu.Unlock()
+		if !seen {
+			c.msgs.push(m)
+		}
+		return ignoreLinkDown(cn.write(&packet.Pubrec{PacketID: p.PacketID}))
+	}
+	return nil
+}
+
+// ignoreLinkDown drops errLinkDown: the connection is already ending and
+// the reader will see why.
+func ignoreLinkDown(err error) error {
+	if errors.Is(err, errLinkDown) {
+		return nil
+	}
+	return err
+}
+
+// handleAck advances the QoS 1 and 2 exchanges.
+func (c *Client) handleAck(cn *conn, t packet.Type, id uint16) error {
+	s := c.sess
+	s.mu.Lock()
+	switch t {
+	case packet.PUBACK:
+		if p := s.lookupLocked(id, awaitPuback); p != nil {
+			s.finishLocked(p, nil)
+			s.mu.Unlock()
+			return nil
+		}
+	case packet.PUBREC:
+		if p := s.lookupLocked(id, awaitPubrec, awaitPubcomp); p != nil {
+			// From here on only PUBREL is ever resent, never the PUBLISH.
+			p.kind, p.conn, p.sends = awaitPubcomp, cn, 1
+			s.mu.Unlock()
+			return ignoreLinkDown(cn.write(&packet.Pubrel{PacketID: id}))
+		}
+	case packet.PUBCOMP:
+		if p := s.lookupLocked(id, awaitPubcomp); p != nil {
+			s.finishLocked(p, nil)
+			s.mu.Unlock()
+			return nil
+		}
+	case packet.PUBREL:
+		delete(s.rxQoS2, id)
+		s.mu.Unlock()
+		return ignoreLinkDown(cn.write(&packet.Pubcomp{PacketID: id}))
+	}
+	s.mu.Unlock()
+	// A late ack for an exchange already settled (a resend crossed the
+	// answer) is harmless: log it, keep the link.
+	c.log.Debug("mqttas: ignoring acknowledgement for unknown packet id", "type", t, "id", id)
+	return nil
+}
+
+func (c *Client) completeAck(id uint16, kind pendingKind, codes []packet.ReasonCode) {
+	s := c.sess
+	s.mu.Lock()
+	p := s.lookupLocked(id, kind)
+	if p == nil {
+		s.mu.Unlock()
+		c.log.Debug("mqttas: ignoring acknowledgement for unknown packet id", "kind", kind, "id", id)
+		return
+	}
+	p.codes = append(p.codes[:0], codes...)
+	s.finishLocked(p, nil)
+	background := p.background
+	s.mu.Unlock()
+	if background {
+		for i, code := range codes {
+			if code.IsError() && i < len(p.sub.Subscriptions) {
+				c.log.Error("mqttas: broker refused a restored subscription",
+					slog.String("filter", p.sub.Subscriptions[i].Filter), slog.String("code", code.String()))
+			}
+		}
+	}
+}
+
+// decodeAck decodes any of the four publish acknowledgements into a, which
+// share one layout.
+func decodeAck(h packet.FixedHeader, body []byte, v packet.Version, a *packet.Puback) error {
+	switch h.Type {
+	case packet.PUBREC:
+		return (*packet.Pubrec)(a).Decode(h.Flags, body, v)
+	case packet.PUBREL:
+		return (*packet.Pubrel)(a).Decode(h.Flags, body, v)
+	case packet.PUBCOMP:
+		return (*packet.Pubcomp)(a).Decode(h.Flags, body, v)
+	}
+	return a.Decode(h.Flags, body, v)
+}
