@@ -116,10 +116,6 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 	if err != nil {
 		return nil, fmt.Errorf("mqttas: dial %s: %w", srv, err)
 	}
-	// Until the connection is handed over, ctx ending must unblock every
-	// read and write of the handshake.
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if srv.tls || cfg.TLS != nil {
 		tc := cfg.TLS
 		if tc == nil {
@@ -135,10 +131,16 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 		cancel()
 		if err != nil {
 			nc.Close()
-			return nil, fmt.Errorf("mqttas: TLS handshake with %s: %w", srv, err)
+			return nil, fmt.Errorf("mqttas: TLS handshake with %s: %w", srv, c.ctxErr(ctx, err))
 		}
 		nc = tlsConn
 	}
+	// The CONNECT/CONNACK exchange gets ResponseTime in all, and ctx
+	// ending poisons the deadline so the exchange stops at once. The
+	// deadline is set first so nothing later can undo the poison.
+	nc.SetDeadline(time.Now().Add(cfg.ResponseTime))
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	cn := &conn{c: c, nc: nc, srv: srv, done: make(chan struct{}), started: time.Now()}
 	cn.rd = packet.NewReader(rxCounter{cn}, cfg.MaxPacketSize)
 	cn.rd.SetVersion(c.version)
@@ -146,12 +148,14 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 	cn.lastRx.Store(now)
 	cn.lastTx.Store(now)
 
-	connect := c.connectPacket(clean)
-	if err := cn.write(connect); err != nil {
+	buf, err := c.connectPacket(clean).AppendTo(nil, c.version)
+	if err == nil {
+		_, err = nc.Write(buf)
+	}
+	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("mqttas: send CONNECT to %s: %w", srv, c.ctxErr(ctx, err))
 	}
-	nc.SetReadDeadline(time.Now().Add(cfg.ResponseTime))
 	h, body, err := cn.rd.Next()
 	if err != nil {
 		nc.Close()

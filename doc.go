@@ -1,7 +1,59 @@
-// Package mqttas is a resilient MQTT client for devices and services on bad
-// networks, modelled on the MicroPython client mqtt_as.
+// Package mqttas is an MQTT client for devices and services on bad
+// networks. It keeps its connection up through WiFi dropouts, broker
+// restarts and half-open links, and it never reports a message as sent
+// before it is. Its behaviour is modelled on mqtt_as, the resilient
+// MicroPython client.
 //
-// The client itself arrives in a later release. Today the module provides the
-// wire codec in package [github.com/mqttas/mqttas/packet], usable on its own
-// to build gateways, proxies and test brokers.
+// # Lifecycle
+//
+// New validates a Config and returns a Client; Connect makes the first
+// connection and returns its failure, if any (or, with Config.ConnectRetry,
+// keeps trying until its context ends). From then on the client reconnects
+// by itself after every outage, with jittered exponential backoff between
+// Config.ReconnectMin and ReconnectMax, switching to Config.Backup when one
+// server stays unreachable. Disconnect ends the session politely (the
+// broker discards the will); Close just stops. After either, every call
+// returns ErrClosed.
+//
+// # Delivery
+//
+// Publish returns when the message is done: written (QoS 0), acknowledged
+// by PUBACK (QoS 1) or by PUBCOMP (QoS 2). Through an outage it waits for
+// the link. An unacknowledged QoS 1 message is resent with DUP set up to
+// Config.MaxRepubs times; then the link is declared dead, the client
+// reconnects and publishes the message again, as mqtt_as does. After a
+// reconnect that resumes the session, unacknowledged messages are resent
+// first, in order, with their original packet identifiers; without a
+// session they are published again as new messages. A QoS 2 message is
+// never published again once the broker has acknowledged it with PUBREC, so
+// the broker sees it once.
+//
+// Incoming messages arrive on Messages, a bounded channel that drops the
+// oldest message when the application falls behind and counts the drops in
+// Stats.Discards, or on a Config.OnMessage callback. Subscriptions are
+// remembered and restored after any reconnect on which the broker kept no
+// session.
+//
+// # Link state
+//
+// Up receives a value after each connection is established and restored,
+// Down once per outage. Both are buffered and coalescing: the client never
+// blocks on them. The link is probed with PINGREQ whenever nothing has been
+// received (or sent) for Config.PingInterval, and declared dead when a probe
+// draws no answer within Config.ResponseTime, so a half-open link is
+// detected within PingInterval + ResponseTime. BrokerUp asks the broker
+// directly.
+//
+// # Goroutines
+//
+// Each connection has exactly two goroutines, a reader (the only reader of
+// the socket) and a pinger, owned by one supervisor goroutine per Client
+// that waits for both before it dials again. With OnMessage set, one more
+// goroutine runs the callback, off the reader and outside every lock, so a
+// callback may call Publish or Subscribe. Writes are serialised: one whole
+// packet at a time, each with a deadline of ResponseTime, so a broker that
+// stops reading is detected too.
+//
+// The wire codec is the separate package
+// [github.com/mqttas/mqttas/packet], usable on its own.
 package mqttas

@@ -174,8 +174,16 @@ func (c *Client) resendAll(cn *conn) error {
 			s.mu.Unlock()
 			continue // finished meanwhile
 		}
+		if !cn.sessionPresent && p.kind == awaitPubcomp {
+			// The broker took the message (PUBREC) and has since lost the
+			// session that would answer a PUBREL. Publishing it again could
+			// duplicate it; there is nothing left to complete.
+			s.finishLocked(p, nil)
+			s.mu.Unlock()
+			continue
+		}
 		dup := cn.sessionPresent
-		if !cn.sessionPresent && p.kind != awaitPubcomp {
+		if !cn.sessionPresent {
 			delete(s.byID, p.id)
 			p.id = s.newIDLocked()
 			s.byID[p.id] = p
