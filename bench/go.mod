@@ -1,6 +1,6 @@
 module github.com/mqttas/mqttas/bench
 
-go 1.25
+go 1.26.0
 
 require (
 	github.com/eclipse/paho.golang v0.23.0

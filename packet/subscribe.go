@@ -77,7 +77,7 @@ func (s *Subscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 	remaining := 2 + block
 	for i := range s.Subscriptions {
 		sub := &s.Subscriptions[i]
-		if err := checkFilter(SUBSCRIBE, sub.Filter); err != nil {
+		if err := checkFilter(SUBSCRIBE, sub.Filter, v); err != nil {
 			return dst, err
 		}
 		if err := sub.checkOptions(v); err != nil {
@@ -141,7 +141,7 @@ func (s *Subscribe) Decode(flags byte, body []byte, v Version) error {
 			RetainAsPublished: o&0x08 != 0,
 			RetainHandling:    o >> 4 & 3,
 		}
-		if err := checkDecodedFilter(SUBSCRIBE, filter); err != nil {
+		if err := checkDecodedFilter(SUBSCRIBE, filter, v); err != nil {
 			return err
 		}
 		if err := sub.checkOptions(v); err != nil {

@@ -80,23 +80,27 @@ func topicNameError(name string) string {
 // TopicFilterError returns nil if filter is a valid subscription filter:
 // non-empty, well-formed UTF-8, "+" only as a whole level, "#" only as the
 // whole last level, and for "$share/group/f" a share name without wildcards
-// or "/" and a valid f. Otherwise the error wraps ErrProtocolViolation or
+// or "/" and a valid f. The shared-subscription rule is MQTT 5.0's; the
+// SUBSCRIBE and UNSUBSCRIBE codecs do not apply it to 3.1.1 packets. Otherwise the error wraps ErrProtocolViolation or
 // ErrMalformed and says why.
 func TopicFilterError(filter string) error {
 	if why := stringError(filter); why != "" {
 		return newError(ErrMalformed, 0, "topic filter", why)
 	}
-	if why := topicFilterError(filter); why != "" {
+	if why := topicFilterError(filter, true); why != "" {
 		return newError(ErrProtocolViolation, 0, "topic filter", why)
 	}
 	return nil
 }
 
-func topicFilterError(filter string) string {
+// topicFilterError applies the wildcard rules; shared says whether a
+// "$share/" prefix introduces a shared subscription, as it does in MQTT
+// 5.0. In 3.1.1 such a filter is an ordinary one.
+func topicFilterError(filter string, shared bool) string {
 	if filter == "" {
 		return "empty"
 	}
-	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok && shared {
 		group, f, found := strings.Cut(rest, "/")
 		switch {
 		case !found || f == "":

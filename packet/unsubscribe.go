@@ -27,7 +27,7 @@ func (u *Unsubscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 	}
 	remaining := 2 + block
 	for _, f := range u.Filters {
-		if err := checkFilter(UNSUBSCRIBE, f); err != nil {
+		if err := checkFilter(UNSUBSCRIBE, f, v); err != nil {
 			return dst, err
 		}
 		remaining += 2 + len(f)
@@ -47,17 +47,17 @@ func (u *Unsubscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 }
 
 // checkFilter validates a topic filter the encoder is about to write.
-func checkFilter(t Type, f string) error {
+func checkFilter(t Type, f string, v Version) error {
 	if why := stringError(f); why != "" {
 		return newError(ErrMalformed, t, "topic filter", why)
 	}
-	return checkDecodedFilter(t, f)
+	return checkDecodedFilter(t, f, v)
 }
 
 // checkDecodedFilter applies the wildcard rules to a filter whose UTF-8 the
 // decoder has already checked.
-func checkDecodedFilter(t Type, f string) error {
-	if why := topicFilterError(f); why != "" {
+func checkDecodedFilter(t Type, f string, v Version) error {
+	if why := topicFilterError(f, v == V5); why != "" {
 		return newError(ErrProtocolViolation, t, "topic filter", why+" in "+quote(f))
 	}
 	return nil
@@ -87,7 +87,7 @@ func (u *Unsubscribe) Decode(flags byte, body []byte, v Version) error {
 		if d.err != nil {
 			break
 		}
-		if err := checkDecodedFilter(UNSUBSCRIBE, f); err != nil {
+		if err := checkDecodedFilter(UNSUBSCRIBE, f, v); err != nil {
 			return err
 		}
 		u.Filters = append(u.Filters, f)
