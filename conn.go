@@ -24,6 +24,7 @@ type conn struct {
 	srv            server
 	sessionPresent bool
 	started        time.Time
+	live           bool // went up; guarded by Client.mu
 
 	// wmu makes each packet one whole Write: it guards wbuf and the socket's
 	// write side.
@@ -50,10 +51,13 @@ type conn struct {
 var errLinkDown = errors.New("mqttas: connection lost")
 
 // fail marks the connection dead with cause and closes the socket, which
-// unblocks the reader. Only the first cause is kept.
+// unblocks the reader. Only the first cause is kept. If it was the live
+// link, the client stops handing it out at the same moment, so callers
+// wait for the next link rather than retry on a dead one.
 func (cn *conn) fail(cause error) {
 	cn.failOnce.Do(func() {
 		cn.cause = cause
+		cn.c.unlink(cn)
 		close(cn.done)
 		cn.nc.Close()
 	})

@@ -170,7 +170,11 @@ func (c *Client) goLive(cn *conn) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	c.cur = cn
+	if cn.dead() {
+		c.mu.Unlock()
+		return cn.cause
+	}
+	c.cur, cn.live = cn, true
 	close(c.upCh)
 	c.mu.Unlock()
 	c.log.Info("mqttas: connected", "server", cn.srv, "session_present", cn.sessionPresent)
@@ -178,16 +182,24 @@ func (c *Client) goLive(cn *conn) error {
 	return nil
 }
 
+// unlink withdraws cn as the live link, if it is; conn.fail calls it.
+func (c *Client) unlink(cn *conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == cn {
+		c.cur = nil
+		c.upCh = make(chan struct{})
+	}
+}
+
 // goDown records an outage of an established connection.
 func (c *Client) goDown(cn *conn) {
 	c.mu.Lock()
-	if c.cur != cn {
-		c.mu.Unlock()
+	live := cn.live
+	c.mu.Unlock()
+	if !live {
 		return // it never went live: not an outage
 	}
-	c.cur = nil
-	c.upCh = make(chan struct{})
-	c.mu.Unlock()
 	if errors.Is(cn.cause, ErrClosed) {
 		return
 	}
