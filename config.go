@@ -1,6 +1,7 @@
 package mqttas
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +49,9 @@ type Config struct {
 	// be under 65,536 s; a negative value turns keep-alive off (0 on the wire).
 	KeepAlive time.Duration
 	// PingInterval is how long the link may stay silent before the client
-	// sends PINGREQ [KeepAlive/4, or 15s with keep-alive off]. Silence counts
+	// sends PINGREQ [KeepAlive/4, or 15s with keep-alive off]. It can only
+	// shorten the default, as in mqtt_as: a longer value is cut to
+	// KeepAlive/4. Silence counts
 	// from the last byte received (so a client that only sends still notices
 	// a dead broker) and from the last packet sent (so the broker's
 	// keep-alive never lapses). A dead link is reported within PingInterval
@@ -59,7 +63,8 @@ type Config struct {
 
 	// TLS configures TLS. nil means plain TCP unless Server is a TLS URL,
 	// which then uses a default configuration (verification on, SNI from the
-	// host). The Client clones it.
+	// host). Set, it makes every connection TLS, with 8883 as the default
+	// port. The Client clones it.
 	TLS *tls.Config
 	// Dial opens connections [a net.Dialer]. The address is re-resolved on
 	// every attempt, so a broker that moves is found again.
@@ -137,11 +142,14 @@ type server struct {
 
 func (s server) String() string { return s.addr }
 
-func parseServer(field, s string) (server, error) {
+// parseServer parses Server or Backup; withTLS says Config.TLS is set,
+// which makes the connection TLS, and its default port 8883, whatever the
+// scheme.
+func parseServer(field, s string, withTLS bool) (server, error) {
 	if s == "" {
 		return server{}, fmt.Errorf("mqttas: Config.%s is empty: give a host, host:port or URL such as mqtt://broker:1883", field)
 	}
-	var srv server
+	srv := server{tls: withTLS}
 	hostport := s
 	if strings.Contains(s, "://") {
 		u, err := url.Parse(s)
@@ -187,13 +195,13 @@ type settings struct {
 
 func (c Config) settings() (*settings, error) {
 	s := &settings{Config: c}
-	primary, err := parseServer("Server", c.Server)
+	primary, err := parseServer("Server", c.Server, c.TLS != nil)
 	if err != nil {
 		return nil, err
 	}
 	s.servers = []server{primary}
 	if c.Backup != "" {
-		backup, err := parseServer("Backup", c.Backup)
+		backup, err := parseServer("Backup", c.Backup, c.TLS != nil)
 		if err != nil {
 			return nil, err
 		}
@@ -218,11 +226,13 @@ func (c Config) settings() (*settings, error) {
 		return nil, fmt.Errorf("mqttas: Config.KeepAlive %v is under the protocol's one-second resolution", c.KeepAlive)
 	}
 	s.keepAlive = uint16(s.KeepAlive / time.Second)
-	if s.PingInterval <= 0 {
-		s.PingInterval = s.KeepAlive / 4
-		if s.KeepAlive == 0 {
-			s.PingInterval = 15 * time.Second
-		}
+	// As in mqtt_as, PingInterval can only shorten the default: a longer one
+	// would let the broker's keep-alive lapse.
+	switch def := s.KeepAlive / 4; {
+	case s.KeepAlive == 0 && s.PingInterval <= 0:
+		s.PingInterval = 15 * time.Second
+	case s.KeepAlive > 0 && (s.PingInterval <= 0 || s.PingInterval > def):
+		s.PingInterval = def
 	}
 	if s.ResponseTime <= 0 {
 		s.ResponseTime = 10 * time.Second
@@ -239,6 +249,13 @@ func (c Config) settings() (*settings, error) {
 			return nil, fmt.Errorf("mqttas: Config.Will.Topic: %w", err)
 		}
 		cp := *w
+		cp.Payload = bytes.Clone(w.Payload)
+		if w.Properties != nil {
+			props := *w.Properties
+			props.User = slices.Clone(props.User)
+			props.CorrelationData = bytes.Clone(props.CorrelationData)
+			cp.Properties = &props
+		}
 		s.Will = &cp
 	}
 	if s.MaxRepubs == 0 {

@@ -120,7 +120,7 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 	if err != nil {
 		return nil, fmt.Errorf("mqttas: dial %s: %w", srv, err)
 	}
-	if srv.tls || cfg.TLS != nil {
+	if srv.tls {
 		tc := cfg.TLS
 		if tc == nil {
 			tc = &tls.Config{}
