@@ -20,11 +20,12 @@ type Client struct {
 	version packet.Version
 	epoch   time.Time // origin of the monotonic timestamps in conn
 
-	ev    events
-	msgs  *queue
-	sess  *session
-	slots chan struct{} // one token per QoS 1 or 2 publish in flight
-	stats counters
+	ev     events
+	msgs   *queue
+	noMsgs chan Message // Messages() when OnMessage is set: closed by Close
+	sess   *session
+	slots  chan struct{} // one token per QoS 1 or 2 publish in flight
+	stats  counters
 
 	closing  chan struct{} // closed by Close
 	stopping atomic.Bool   // set before closing: no more reconnects
@@ -56,6 +57,7 @@ func New(cfg Config) (*Client, error) {
 		epoch:   time.Now(),
 		ev:      newEvents(),
 		msgs:    newQueue(s.QueueLen),
+		noMsgs:  make(chan Message),
 		sess:    newSession(),
 		slots:   make(chan struct{}, s.MaxInflight),
 		closing: make(chan struct{}),
@@ -165,10 +167,10 @@ func (c *Client) waitLink(ctx context.Context) (*conn, error) {
 // room and counted in Stats.Discards: a consumer that falls behind loses old
 // messages, never the connection, so QoS 1 delivery to the application is
 // then not guaranteed (the broker's PUBACK has been sent). With
-// Config.OnMessage set, nothing is sent here. Close closes it.
+// Config.OnMessage set, nothing is ever sent on it. Close closes it.
 func (c *Client) Messages() <-chan Message {
 	if c.cfg.OnMessage != nil {
-		return nil
+		return c.noMsgs
 	}
 	return c.msgs.ch
 }
@@ -220,6 +222,7 @@ func (c *Client) Close() error {
 		}
 		c.sess.mu.Unlock()
 		close(c.msgs.ch)
+		close(c.noMsgs)
 		close(c.ev.up)
 		close(c.ev.down)
 	})

@@ -40,7 +40,8 @@ type Config struct {
 	Backup string
 
 	// ClientID identifies the session. Empty: an ID is generated, once, and
-	// kept for the Client's life so a persistent session can resume.
+	// kept for the Client's life so a persistent session can resume
+	// ("mqttas" and 16 hex digits, which every 3.1.1 broker accepts).
 	ClientID string
 	User     string
 	Password string // never logged
@@ -213,7 +214,9 @@ func (c Config) settings() (*settings, error) {
 	if s.ClientID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
-		s.ClientID = "mqttas-" + hex.EncodeToString(b[:])
+		// Letters and digits only, at most 23 of them: the identifiers
+		// every 3.1.1 broker must accept.
+		s.ClientID = "mqttas" + hex.EncodeToString(b[:])
 	}
 	switch {
 	case c.KeepAlive == 0:

@@ -151,9 +151,15 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, opts ..
 		o(&s)
 	}
 	// Remember it first, so a reconnect while the SUBACK is outstanding
-	// restores it too.
+	// restores it too; a refusal puts back what it replaced.
 	c.mu.Lock()
-	c.subs = slices.DeleteFunc(c.subs, func(x subscription) bool { return x.sub.Filter == filter })
+	i := slices.IndexFunc(c.subs, func(x subscription) bool { return x.sub.Filter == filter })
+	var prev *subscription
+	if i >= 0 {
+		old := c.subs[i]
+		prev = &old
+		c.subs = slices.Delete(c.subs, i, i+1)
+	}
 	c.subs = append(c.subs, subscription{sub: s})
 	c.mu.Unlock()
 	p := &pending{kind: awaitSuback, sub: &packet.Subscribe{Subscriptions: []packet.Subscription{s}}}
@@ -163,18 +169,27 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, opts ..
 		err = &AckError{Op: "subscribe", Target: filter, Code: p.codes[0]}
 	}
 	if err != nil {
-		c.forget(filter, s)
+		c.forget(s, prev)
 		return err
 	}
 	return nil
 }
 
-// forget drops a remembered subscription, unless a later Subscribe to the
-// same filter has replaced it.
-func (c *Client) forget(filter string, s packet.Subscription) {
+// forget drops a remembered subscription after its Subscribe failed and
+// restores the one it replaced, unless a later Subscribe to the same filter
+// has replaced it in turn.
+func (c *Client) forget(s packet.Subscription, prev *subscription) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.subs = slices.DeleteFunc(c.subs, func(x subscription) bool { return x.sub == s })
+	i := slices.IndexFunc(c.subs, func(x subscription) bool { return x.sub == s })
+	if i < 0 {
+		return
+	}
+	if prev != nil {
+		c.subs[i] = *prev
+	} else {
+		c.subs = slices.Delete(c.subs, i, i+1)
+	}
 }
 
 // Unsubscribe removes the subscription to filter and waits for the

@@ -32,9 +32,6 @@ type pending struct {
 
 	conn  *conn // the connection it was last sent on
 	sends int   // sends on that connection
-	// background marks entries no caller waits for (subscriptions restored
-	// by the supervisor): the reader completes and logs them.
-	background bool
 
 	done  chan struct{} // closed when the exchange is over
 	err   error         // its outcome, set before done is closed

@@ -210,9 +210,10 @@ func (c *Client) goDown(cn *conn) {
 }
 
 // resubscribe restores every remembered subscription on a connection
-// without a session, in one SUBSCRIBE per batch, without waiting for the
-// SUBACKs (the reader logs failures): the broker handles packets in order,
-// so anything published afterwards already finds them in place.
+// without a session, in one SUBSCRIBE per batch, and waits for the SUBACKs
+// so that Up means the subscriptions are in place. A SUBACK that does not
+// come within ResponseTime fails the connection; a refused filter is
+// logged and stays remembered, to be tried again on the next reconnect.
 func (c *Client) resubscribe(cn *conn) error {
 	c.mu.Lock()
 	subs := make([]packet.Subscription, len(c.subs))
@@ -221,15 +222,40 @@ func (c *Client) resubscribe(cn *conn) error {
 	}
 	c.mu.Unlock()
 	const batch = 64
+	var sent []*pending
+	defer func() {
+		for _, p := range sent {
+			c.sess.finish(p, errLinkDown) // no-op for the answered ones
+		}
+	}()
 	for len(subs) > 0 {
 		n := min(len(subs), batch)
-		p := &pending{kind: awaitSuback, background: true, sub: &packet.Subscribe{Subscriptions: subs[:n]}}
+		p := &pending{kind: awaitSuback, sub: &packet.Subscribe{Subscriptions: subs[:n]}}
 		subs = subs[n:]
 		c.sess.add(p)
+		sent = append(sent, p)
 		pkt, _ := c.sess.claimSend(p, cn)
 		if err := cn.write(pkt); err != nil {
-			c.sess.finish(p, err)
 			return err
+		}
+	}
+	timer := time.NewTimer(c.cfg.ResponseTime)
+	defer timer.Stop()
+	for _, p := range sent {
+		select {
+		case <-p.done:
+		case <-cn.done:
+			return cn.cause
+		case <-c.closing:
+			return ErrClosed
+		case <-timer.C:
+			return fmt.Errorf("%w: no SUBACK for restored subscriptions within %v", ErrTimeout, c.cfg.ResponseTime)
+		}
+		for i, code := range p.codes {
+			if code.IsError() && i < len(p.sub.Subscriptions) {
+				c.log.Error("mqttas: broker refused a restored subscription",
+					slog.String("filter", p.sub.Subscriptions[i].Filter), slog.String("code", code.String()))
+			}
 		}
 	}
 	return nil
@@ -237,10 +263,20 @@ func (c *Client) resubscribe(cn *conn) error {
 
 // dispatch runs OnMessage on its own goroutine, so a slow or blocking
 // callback delays only later messages, never the reader or the pinger. It
-// ends when Close closes the queue.
+// ends at Close: messages still queued then are not delivered.
 func (c *Client) dispatch() {
-	for m := range c.msgs.ch {
-		c.cfg.OnMessage(m)
+	for {
+		select {
+		case m := <-c.msgs.ch:
+			select {
+			case <-c.closing:
+				return
+			default:
+			}
+			c.cfg.OnMessage(m)
+		case <-c.closing:
+			return
+		}
 	}
 }
 
@@ -364,16 +400,7 @@ func (c *Client) completeAck(id uint16, kind pendingKind, codes []packet.ReasonC
 	}
 	p.codes = append(p.codes[:0], codes...)
 	s.finishLocked(p, nil)
-	background := p.background
 	s.mu.Unlock()
-	if background {
-		for i, code := range codes {
-			if code.IsError() && i < len(p.sub.Subscriptions) {
-				c.log.Error("mqttas: broker refused a restored subscription",
-					slog.String("filter", p.sub.Subscriptions[i].Filter), slog.String("code", code.String()))
-			}
-		}
-	}
 }
 
 // decodeAck decodes any of the four publish acknowledgements into a, which
