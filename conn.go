@@ -41,6 +41,12 @@ type conn struct {
 	cause    error // why it died; written once, before done is closed
 	wg       sync.WaitGroup
 
+	// pinging is set while a PINGREQ is unanswered; the reader then wakes
+	// the pinger through pong on the next packet, so the next silence is
+	// timed from that packet rather than from the ping's deadline.
+	pinging atomic.Bool
+	pong    chan struct{}
+
 	// rxWake is signalled for every packet read; BrokerUp waits on it.
 	rxMu   sync.Mutex
 	rxWake chan struct{}
@@ -145,7 +151,7 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 	nc.SetDeadline(time.Now().Add(cfg.ResponseTime))
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	cn := &conn{c: c, nc: nc, srv: srv, done: make(chan struct{}), started: time.Now()}
+	cn := &conn{c: c, nc: nc, srv: srv, done: make(chan struct{}), pong: make(chan struct{}, 1), started: time.Now()}
 	cn.rd = packet.NewReader(rxCounter{cn}, cfg.MaxPacketSize)
 	cn.rd.SetVersion(c.version)
 	now := c.now()
@@ -258,6 +264,12 @@ func (cn *conn) readLoop() error {
 			return fmt.Errorf("read: %w", err)
 		}
 		cn.wakeRx()
+		if cn.pinging.Load() {
+			select {
+			case cn.pong <- struct{}{}:
+			default:
+			}
+		}
 		if err := cn.c.handle(cn, h, body); err != nil {
 			return err
 		}
@@ -298,17 +310,26 @@ func (cn *conn) pingLoop() error {
 		case <-cn.done:
 			return nil
 		case <-t.C:
+		case <-cn.pong:
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
+			}
 		}
 		now := cn.c.now()
 		rx, tx := cn.lastRx.Load(), cn.lastTx.Load()
 		if pingAt >= 0 && rx >= pingAt {
 			pingAt = -1 // something arrived since the ping
+			cn.pinging.Store(false)
 		}
 		if pingAt >= 0 && now-pingAt >= response {
 			return fmt.Errorf("%w: no PINGRESP or other packet within %v of PINGREQ (last byte received %v ago)",
 				ErrTimeout, cn.c.cfg.ResponseTime, time.Duration(now-rx).Round(time.Millisecond))
 		}
 		if pingAt < 0 && (now-rx >= interval || now-tx >= interval) {
+			cn.pinging.Store(true)
 			if err := cn.write(&packet.Pingreq{}); err != nil {
 				return nil // the write has already failed the connection
 			}

@@ -305,7 +305,11 @@ func (c *Client) handle(cn *conn, h packet.FixedHeader, body []byte) error {
 		}
 		c.completeAck(ack.PacketID, awaitUnsuback, ack.ReasonCodes)
 	case packet.PINGRESP:
-		// Its arrival has already been noted by the read.
+		// Its arrival has already been noted by the read; only check it.
+		var p packet.Pingresp
+		if err := p.Decode(h.Flags, body, c.version); err != nil {
+			return fmt.Errorf("bad PINGRESP: %w", err)
+		}
 	case packet.DISCONNECT:
 		return errors.New("broker sent DISCONNECT")
 	default:
