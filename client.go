@@ -122,7 +122,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	// Bring the link up before returning, so a caller sees IsConnected and
 	// Up at once. If it dies on the way, the supervisor treats that as the
 	// first outage.
-	if err := c.goLive(cn); err != nil {
+	if err := c.goLive(cn, false); err != nil {
 		cn.fail(err)
 	}
 	go c.supervise(cn, srvIdx)

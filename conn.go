@@ -141,6 +141,9 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 		cancel()
 		if err != nil {
 			nc.Close()
+			if ctx.Err() == nil && hctx.Err() != nil {
+				err = fmt.Errorf("%w: TLS handshake not finished within %v", ErrTimeout, cfg.ResponseTime)
+			}
 			return nil, fmt.Errorf("mqttas: TLS handshake with %s: %w", srv, c.ctxErr(ctx, err))
 		}
 		nc = tlsConn

@@ -136,8 +136,7 @@ func (c *Client) supervise(cn *conn, srv int) {
 		for {
 			var err error
 			if cn, err = c.connectOnce(ctx, d.srv, false); err == nil {
-				if err = c.goLive(cn); err == nil {
-					c.stats.reconnects.Add(1)
+				if err = c.goLive(cn, true); err == nil {
 					break
 				}
 				cn.stop(err)
@@ -152,7 +151,7 @@ func (c *Client) supervise(cn *conn, srv int) {
 
 // goLive restores the session on a new connection and publishes it as up:
 // resends and resubscriptions go out before any new publish can.
-func (c *Client) goLive(cn *conn) error {
+func (c *Client) goLive(cn *conn, reconnect bool) error {
 	cn.start()
 	if !cn.sessionPresent {
 		c.sess.mu.Lock()
@@ -175,6 +174,9 @@ func (c *Client) goLive(cn *conn) error {
 		return cn.cause
 	}
 	c.cur, cn.live = cn, true
+	if reconnect {
+		c.stats.reconnects.Add(1) // before Up, so Up never shows a stale count
+	}
 	close(c.upCh)
 	c.mu.Unlock()
 	c.log.Info("mqttas: connected", "server", cn.srv, "session_present", cn.sessionPresent)
