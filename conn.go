@@ -138,10 +138,11 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 		tlsConn := tls.Client(nc, tc)
 		hctx, cancel := context.WithTimeout(ctx, cfg.ResponseTime)
 		err := tlsConn.HandshakeContext(hctx)
+		timedOut := errors.Is(hctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err != nil {
 			nc.Close()
-			if ctx.Err() == nil && hctx.Err() != nil {
+			if ctx.Err() == nil && timedOut {
 				err = fmt.Errorf("%w: TLS handshake not finished within %v", ErrTimeout, cfg.ResponseTime)
 			}
 			return nil, fmt.Errorf("mqttas: TLS handshake with %s: %w", srv, c.ctxErr(ctx, err))
