@@ -96,6 +96,26 @@ func (r rxCounter) Read(b []byte) (int, error) {
 func (cn *conn) write(p packet.Packet) error {
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
+	return cn.writeLocked(p)
+}
+
+// send decides what to write with build, under the write lock, and writes
+// it; a nil packet writes nothing. Deciding under the lock matters for
+// packets built from session state: the reader answers acknowledgements
+// through the same lock, so it cannot advance an exchange between the
+// decision and the write (a QoS 2 PUBLISH built before its PUBREC arrived
+// must not go out after the PUBREL). Lock order: wmu, then session.mu.
+func (cn *conn) send(build func() packet.Packet) error {
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	p := build()
+	if p == nil {
+		return nil
+	}
+	return cn.writeLocked(p)
+}
+
+func (cn *conn) writeLocked(p packet.Packet) error {
 	if cn.dead() {
 		return errLinkDown
 	}

@@ -34,6 +34,9 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 	if c.stopping.Load() {
 		return ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if qos > 2 {
 		return fmt.Errorf("mqttas: publish to %q: QoS %d is not 0, 1 or 2", topic, qos)
 	}
@@ -95,10 +98,12 @@ func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomi
 		if err != nil {
 			return err
 		}
-		if pkt, ok := c.sess.claimSend(p, cn); ok {
-			if err := cn.write(pkt); err != nil && !errors.Is(err, errLinkDown) {
-				return err
-			}
+		err = cn.send(func() packet.Packet {
+			pkt, _ := c.sess.claimSend(p, cn)
+			return pkt
+		})
+		if err != nil && !errors.Is(err, errLinkDown) {
+			return err
 		}
 		if size > 0 {
 			unsent.Add(-size)
@@ -113,10 +118,15 @@ func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomi
 			case <-cn.done:
 				break wait
 			case <-timer.C:
-				if pkt := c.sess.resend(p, cn, limit); pkt != nil {
+				resent := false
+				cn.send(func() packet.Packet {
+					pkt := c.sess.resend(p, cn, limit)
+					resent = pkt != nil
+					return pkt
+				})
+				if resent {
 					c.stats.repubs.Add(1)
-					c.log.Info("mqttas: no acknowledgement, resending", "type", pkt.Type(), "id", p.id)
-					cn.write(pkt)
+					c.log.Info("mqttas: no acknowledgement, resending", "id", p.id)
 					continue
 				}
 				cn.fail(fmt.Errorf("%w: packet id %d unacknowledged after %d sends", ErrTimeout, p.id, limit+1))

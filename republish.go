@@ -164,32 +164,31 @@ func (p *pending) packetLocked(dup bool) packet.Packet {
 // "proved necessary for Mosquitto"), except that a QoS 2 message whose
 // PUBREC arrived is never published again; its PUBREL is resent.
 func (c *Client) resendAll(cn *conn) error {
-	for _, p := range c.sess.outgoing() {
-		s := c.sess
-		s.mu.Lock()
-		if s.byID[p.id] != p {
-			s.mu.Unlock()
-			continue // finished meanwhile
-		}
-		if !cn.sessionPresent && p.kind == awaitPubcomp {
-			// The broker took the message (PUBREC) and has since lost the
-			// session that would answer a PUBREL. Publishing it again could
-			// duplicate it; there is nothing left to complete.
-			s.finishLocked(p, nil)
-			s.mu.Unlock()
-			continue
-		}
-		dup := cn.sessionPresent
-		if !cn.sessionPresent {
-			delete(s.byID, p.id)
-			p.id = s.newIDLocked()
-			s.byID[p.id] = p
-		}
-		pkt := p.packetLocked(dup && p.kind != awaitPubcomp)
-		p.conn, p.sends = cn, 1
-		s.mu.Unlock()
-		c.stats.repubs.Add(1)
-		if err := cn.write(pkt); err != nil {
+	s := c.sess
+	for _, p := range s.outgoing() {
+		err := cn.send(func() packet.Packet {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.byID[p.id] != p {
+				return nil // finished meanwhile
+			}
+			if !cn.sessionPresent && p.kind == awaitPubcomp {
+				// The broker took the message (PUBREC) and has since lost the
+				// session that would answer a PUBREL. Publishing it again could
+				// duplicate it; there is nothing left to complete.
+				s.finishLocked(p, nil)
+				return nil
+			}
+			if !cn.sessionPresent {
+				delete(s.byID, p.id)
+				p.id = s.newIDLocked()
+				s.byID[p.id] = p
+			}
+			p.conn, p.sends = cn, 1
+			c.stats.repubs.Add(1)
+			return p.packetLocked(cn.sessionPresent && p.kind != awaitPubcomp)
+		})
+		if err != nil {
 			return err
 		}
 	}

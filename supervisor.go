@@ -236,8 +236,7 @@ func (c *Client) resubscribe(cn *conn) error {
 		subs = subs[n:]
 		c.sess.add(p)
 		sent = append(sent, p)
-		pkt, _ := c.sess.claimSend(p, cn)
-		if err := cn.write(pkt); err != nil {
+		if err := cn.send(func() packet.Packet { pkt, _ := c.sess.claimSend(p, cn); return pkt }); err != nil {
 			return err
 		}
 	}
