@@ -110,8 +110,10 @@ type Config struct {
 	// or its ctx ends, instead of returning the first failure.
 	ConnectRetry bool
 	// ReconnectMin and ReconnectMax bound the jittered exponential backoff
-	// between reconnect attempts [1s, 60s]. The backoff starts again from
-	// ReconnectMin once a connection has stayed up for ReconnectMax.
+	// between reconnect attempts [1s, 60s]. A connection that stays up for
+	// one keep-alive round (PingInterval + ResponseTime) proves the link: the
+	// backoff starts again from ReconnectMin, and the first attempt after
+	// its loss is made at once.
 	ReconnectMin time.Duration
 	ReconnectMax time.Duration
 
