@@ -27,7 +27,10 @@ type SubscribeOption func(*packet.Subscription)
 // MaxRepubs times; then the client declares the link dead, reconnects and
 // publishes the message again (as mqtt_as does). A QoS 2 message is never
 // published again once the broker's PUBREC has arrived: only its PUBREL is
-// resent, so the broker sees it once. Publish returns early only when ctx
+// resent, so the broker sees it once. Exactly-once across an outage needs
+// Config.PersistentSession: if the broker has lost the session when the
+// client returns, a QoS 2 message it had acknowledged with PUBREC is
+// counted as done, since publishing it again could deliver it twice. Publish returns early only when ctx
 // ends or the client closes; a message abandoned that way may still reach
 // the broker. payload must not be modified until Publish returns.
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos byte, retain bool, opts ...PublishOption) error {
