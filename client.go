@@ -34,14 +34,9 @@ type Client struct {
 	started   bool       // Connect succeeded or is in progress
 	cur       *conn      // the live connection, nil during an outage
 	upCh      chan struct{}
-	subs      []subscription // to restore after a reconnect, in order
-	supDone   chan struct{}  // closed when the supervisor exits; nil until Connect succeeds
+	subs      []packet.Subscription // to restore after a reconnect, in order
+	supDone   chan struct{}         // closed when the supervisor exits; nil until Connect succeeds
 	closeOnce sync.Once
-}
-
-// subscription is one remembered Subscribe.
-type subscription struct {
-	sub packet.Subscription
 }
 
 // New validates cfg and returns a Client that is not yet connected.

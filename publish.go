@@ -166,14 +166,14 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, opts ..
 	// Remember it first, so a reconnect while the SUBACK is outstanding
 	// restores it too; a refusal puts back what it replaced.
 	c.mu.Lock()
-	i := slices.IndexFunc(c.subs, func(x subscription) bool { return x.sub.Filter == filter })
-	var prev *subscription
+	i := slices.IndexFunc(c.subs, func(x packet.Subscription) bool { return x.Filter == filter })
+	var prev *packet.Subscription
 	if i >= 0 {
 		old := c.subs[i]
 		prev = &old
 		c.subs = slices.Delete(c.subs, i, i+1)
 	}
-	c.subs = append(c.subs, subscription{sub: s})
+	c.subs = append(c.subs, s)
 	c.mu.Unlock()
 	p := &pending{kind: awaitSuback, sub: &packet.Subscribe{Subscriptions: []packet.Subscription{s}}}
 	c.sess.add(p)
@@ -191,10 +191,10 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, opts ..
 // forget drops a remembered subscription after its Subscribe failed and
 // restores the one it replaced, unless a later Subscribe to the same filter
 // has replaced it in turn.
-func (c *Client) forget(s packet.Subscription, prev *subscription) {
+func (c *Client) forget(s packet.Subscription, prev *packet.Subscription) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i := slices.IndexFunc(c.subs, func(x subscription) bool { return x.sub == s })
+	i := slices.IndexFunc(c.subs, func(x packet.Subscription) bool { return x == s })
 	if i < 0 {
 		return
 	}
@@ -216,7 +216,7 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 		return fmt.Errorf("mqttas: unsubscribe: %w", err)
 	}
 	c.mu.Lock()
-	c.subs = slices.DeleteFunc(c.subs, func(x subscription) bool { return x.sub.Filter == filter })
+	c.subs = slices.DeleteFunc(c.subs, func(x packet.Subscription) bool { return x.Filter == filter })
 	c.mu.Unlock()
 	p := &pending{kind: awaitUnsuback, uns: &packet.Unsubscribe{Filters: []string{filter}}}
 	c.sess.add(p)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -218,10 +219,7 @@ func (c *Client) goDown(cn *conn) {
 // logged and stays remembered, to be tried again on the next reconnect.
 func (c *Client) resubscribe(cn *conn) error {
 	c.mu.Lock()
-	subs := make([]packet.Subscription, len(c.subs))
-	for i, s := range c.subs {
-		subs[i] = s.sub
-	}
+	subs := slices.Clone(c.subs)
 	c.mu.Unlock()
 	const batch = 64
 	var sent []*pending
