@@ -454,29 +454,76 @@ func TestLinkDropDuringInboundQoS1(t *testing.T) {
 	if !dropped.Load() {
 		t.Fatal("the link was never dropped")
 	}
-	onWire := map[string]bool{}
-	for _, e := range w.events() {
-		if e.typ == packet.PUBLISH {
-			onWire[e.payload] = true
+	// The rule was installed after the first CONNACK, so the first CONNACK
+	// it records opens the new connection: what came before went out on
+	// the connection that was reset.
+	wire := func() (onOld, onNew map[string]bool) {
+		onOld, onNew = map[string]bool{}, map[string]bool{}
+		afterReset := false
+		for _, e := range w.events() {
+			switch {
+			case e.typ == packet.CONNACK:
+				afterReset = true
+			case e.typ == packet.PUBLISH && afterReset:
+				onNew[e.payload] = true
+			case e.typ == packet.PUBLISH:
+				onOld[e.payload] = true
+			}
+		}
+		return onOld, onNew
+	}
+	// mochi resends a resumed session's backlog in no particular order, so
+	// the marker can overtake resent messages: keep receiving until every
+	// message seen on the new connection has arrived, or the deadline.
+	drain := time.NewTimer(5 * time.Second)
+	defer drain.Stop()
+	for waiting := true; waiting; {
+		_, onNew := wire()
+		waiting = false
+		for k := range onNew {
+			if delivered[k] == 0 {
+				waiting = true
+				break
+			}
+		}
+		if !waiting {
+			break
+		}
+		select {
+		case m := <-c.Messages():
+			delivered[string(m.Payload)]++
+		case <-drain.C:
+			waiting = false
 		}
 	}
-	var lost, brokerLost []int
+	onOld, onNew := wire()
+	var lost, resetLost, brokerLost []int
 	dups := 0
 	for i := range n {
 		k := strconv.Itoa(i)
 		switch {
 		case delivered[k] > 0:
 			dups += delivered[k] - 1
-		case onWire[k]:
+		case onNew[k]:
 			lost = append(lost, i)
+		case onOld[k]:
+			resetLost = append(resetLost, i)
 		default:
 			brokerLost = append(brokerLost, i)
 		}
 	}
+	if len(resetLost) > 0 {
+		// A TCP reset makes the kernel discard what the client had received
+		// but not yet read, so these never reached its reader and it never
+		// acknowledged them. The resumed session should have resent them;
+		// mochi v2.7.9 drops them in the session takeover (see below).
+		t.Logf("note: %d messages sent on the reset connection never reached the client's reader and were not resent by the broker: %v",
+			len(resetLost), resetLost[:min(len(resetLost), 20)])
+	}
 	st := c.Stats()
 	t.Logf("delivered %d distinct of %d, %d duplicates; stats %+v", len(delivered)-1, n, dups, st)
 	if len(lost) > 0 {
-		t.Errorf("%d messages the broker sent were never delivered: %v", len(lost), lost[:min(len(lost), 20)])
+		t.Errorf("%d messages the broker sent on the new connection were never delivered: %v", len(lost), lost[:min(len(lost), 20)])
 	}
 	if len(brokerLost) > 0 {
 		// mochi v2.7.9 loses messages published to a session while a new
