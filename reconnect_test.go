@@ -288,10 +288,12 @@ func (w *raceWorkers) wait(t *testing.T, d time.Duration) {
 // raceFaults are the outages Close and Disconnect race with. Each breaks
 // the link and keeps it broken; the rig's cleanup heals nothing, the
 // client is gone by then.
-var raceFaults = []struct {
+type raceFault struct {
 	name   string
 	inject func(r *fxRig)
-}{
+}
+
+var raceFaults = []raceFault{
 	{"reset and refuse", func(r *fxRig) { r.proxy.Refuse(true); r.proxy.Reset() }},
 	{"FIN", func(r *fxRig) { r.proxy.CloseConns() }},
 	{"blackhole", func(r *fxRig) { r.proxy.Blackhole(mqtttest.Both) }},
@@ -314,6 +316,22 @@ func fxRaceDelays() []time.Duration {
 }
 
 // TestCloseRacesOutage: Close during each kind of outage, at several
+
+// startRace connects a client with workers calling it concurrently, injects
+// fault f and lets delay pass: the common start of the close-race tests.
+func startRace(t *testing.T, f raceFault, delay time.Duration) (*mqttas.Client, *raceWorkers) {
+	t.Helper()
+	r := fxNewRig(t)
+	c := r.connect(r.config())
+	w := startRaceWorkers(t, c)
+	f.inject(r)
+	if delay > 0 {
+		timer := time.NewTimer(delay)
+		<-timer.C
+	}
+	return c, w
+}
+
 // moments, with publishers and subscribers busy, returns promptly; every
 // blocked call returns ErrClosed; later calls return ErrClosed; no panic
 // and no goroutine left.
@@ -323,14 +341,7 @@ func TestCloseRacesOutage(t *testing.T) {
 		for _, delay := range fxRaceDelays() {
 			t.Run(fmt.Sprintf("%s/after %v", f.name, delay), func(t *testing.T) {
 				t.Parallel()
-				r := fxNewRig(t)
-				c := r.connect(r.config())
-				w := startRaceWorkers(t, c)
-				f.inject(r)
-				if delay > 0 {
-					timer := time.NewTimer(delay)
-					<-timer.C
-				}
+				c, w := startRace(t, f, delay)
 				start := time.Now()
 				closed := make(chan error, 1)
 				go func() { closed <- c.Close() }()
@@ -364,14 +375,7 @@ func TestDisconnectRacesDrop(t *testing.T) {
 		for _, delay := range fxRaceDelays() {
 			t.Run(fmt.Sprintf("%s/after %v", f.name, delay), func(t *testing.T) {
 				t.Parallel()
-				r := fxNewRig(t)
-				c := r.connect(r.config())
-				w := startRaceWorkers(t, c)
-				f.inject(r)
-				if delay > 0 {
-					timer := time.NewTimer(delay)
-					<-timer.C
-				}
+				c, w := startRace(t, f, delay)
 				ctx, cancel := context.WithTimeout(context.Background(), bound)
 				defer cancel()
 				start := time.Now()
