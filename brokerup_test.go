@@ -1,6 +1,7 @@
 package mqttas_test
 
-// BrokerUp: true over a live link, false when the broker goes silent.
+// BrokerUp: true over a live link, false when the broker goes silent or
+// the link is blackholed, and at once when there is no link.
 
 import (
 	"context"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqttas/mqttas"
+	"github.com/mqttas/mqttas/mqtttest"
 )
 
 func TestBrokerUpLiveLink(t *testing.T) {
@@ -57,4 +59,81 @@ func TestBrokerUpFalseWhenBrokerSilent(t *testing.T) {
 	if d := time.Since(start); d > 250*time.Millisecond {
 		t.Errorf("BrokerUp ignored its 50ms ctx: took %v", d)
 	}
+}
+
+// TestBrokerUpBlackholedProxy: a link that silently drops everything both
+// ways, the half-open link BrokerUp exists for. The keep-alive is long, so
+// the client never notices the blackhole itself: the connection survives
+// it, and after Heal the same connection answers BrokerUp again.
+func TestBrokerUpBlackholedProxy(t *testing.T) {
+	ctx := ctxFor(t, 15*time.Second)
+	broker := mqtttest.StartBroker(t)
+	proxy := mqtttest.StartProxy(t, broker.Addr())
+	const rt = 300 * time.Millisecond
+	c := newClosingClient(t, mqttas.Config{
+		Server:       proxy.Addr(),
+		KeepAlive:    10 * time.Minute, // the pinger waits 150s: it stays out of the way
+		ResponseTime: rt,
+	})
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	awaitSignal(t, ctx, c.Up(), "Up")
+	if !c.BrokerUp(ctx) {
+		t.Fatal("BrokerUp false before the blackhole")
+	}
+
+	proxy.Blackhole(mqtttest.Both)
+	<-time.After(1100 * time.Millisecond) // the quiet second under test
+	start := time.Now()
+	if c.BrokerUp(ctx) {
+		t.Fatal("BrokerUp true through a blackhole")
+	}
+	if d := time.Since(start); d < rt*9/10 || d > rt+time.Second {
+		t.Errorf("BrokerUp false after %v, want about ResponseTime %v", d, rt)
+	}
+
+	proxy.Heal()
+	if !c.BrokerUp(ctx) {
+		t.Fatal("BrokerUp false after Heal")
+	}
+	if s := c.Stats(); s.Outages != 0 || !c.IsConnected() {
+		t.Errorf("the link was lost (stats %+v, connected %v); the test assumed the pinger stays idle", s, c.IsConnected())
+	}
+}
+
+// TestBrokerUpFalseAtOnceWithoutLink: with no connection there is nothing
+// to ask, so BrokerUp answers at once rather than after ResponseTime.
+func TestBrokerUpFalseAtOnceWithoutLink(t *testing.T) {
+	ctx := ctxFor(t, 10*time.Second)
+	const rt = 5 * time.Second // any wait for an answer would show
+	quick := func(t *testing.T, c *mqttas.Client, when string) {
+		t.Helper()
+		start := time.Now()
+		if c.BrokerUp(ctx) {
+			t.Fatalf("BrokerUp true %s", when)
+		}
+		if d := time.Since(start); d > 200*time.Millisecond {
+			t.Errorf("BrokerUp took %v %s, want at once", d, when)
+		}
+	}
+	broker := mqtttest.StartBroker(t)
+	proxy := mqtttest.StartProxy(t, broker.Addr())
+	c := newClosingClient(t, mqttas.Config{
+		Server:       proxy.Addr(),
+		ResponseTime: rt,
+		ReconnectMin: 20 * time.Millisecond,
+		ReconnectMax: 100 * time.Millisecond,
+	})
+	quick(t, c, "before Connect")
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	awaitSignal(t, ctx, c.Up(), "Up")
+	proxy.Refuse(true)
+	proxy.CloseConns()
+	awaitSignal(t, ctx, c.Down(), "Down")
+	quick(t, c, "during an outage")
+	c.Close()
+	quick(t, c, "after Close")
 }

@@ -70,6 +70,12 @@ type Config struct {
 	// Dial opens connections [a net.Dialer]. The address is re-resolved on
 	// every attempt, so a broker that moves is found again.
 	Dial DialFunc
+	// WANResolver is the "host:port" of the DNS resolver that WANOK asks
+	// [8.8.8.8:53]. WANOK checks the path to the internet without the
+	// broker, so that an application can tell a WiFi or WAN outage from a
+	// broker outage; choose a resolver beyond the router, since one on the
+	// LAN can answer from its cache while the WAN is down.
+	WANResolver string
 
 	Will *Will
 
@@ -245,6 +251,11 @@ func (c Config) settings() (*settings, error) {
 	if s.Dial == nil {
 		var d net.Dialer
 		s.Dial = d.DialContext
+	}
+	if s.WANResolver == "" {
+		s.WANResolver = "8.8.8.8:53"
+	} else if host, port, err := net.SplitHostPort(s.WANResolver); err != nil || host == "" || port == "" {
+		return nil, fmt.Errorf("mqttas: Config.WANResolver %q is not a host:port such as 8.8.8.8:53 or [2001:4860:4860::8888]:53", s.WANResolver)
 	}
 	if w := c.Will; w != nil {
 		if w.QoS > 2 {
