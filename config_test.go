@@ -98,6 +98,7 @@ func TestConfigValidValues(t *testing.T) {
 			TLS: &tls.Config{MinVersion: tls.VersionTLS12}, MaxRepubs: 2, MaxInflight: 10, MaxPacketSize: 4096,
 			QueueLen: 3, OnMessage: func(mqttas.Message) {}, PersistentSession: true, ResumeOnStart: true,
 			ConnectRetry: true, ReconnectMin: time.Millisecond, ReconnectMax: time.Second,
+			WANResolver: "[::1]:5353",
 		}},
 	}
 	for _, tc := range cases {

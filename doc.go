@@ -42,7 +42,8 @@
 // received (or sent) for Config.PingInterval, and declared dead when a probe
 // draws no answer within Config.ResponseTime, so a half-open link is
 // detected within PingInterval + ResponseTime. BrokerUp asks the broker
-// directly.
+// directly; WANOK asks a DNS resolver, so that an application can tell a
+// WiFi or WAN outage from a broker outage, as mqtt_as's wan_ok does.
 //
 // # Goroutines
 //

@@ -63,3 +63,15 @@ func TestSmokeClient(t *testing.T) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+// The default resolver can only be seen from inside: an external test must
+// never send to it.
+func TestWANResolverDefault(t *testing.T) {
+	s, err := Config{Server: "b"}.settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.WANResolver != "8.8.8.8:53" {
+		t.Errorf("default WANResolver = %q, want 8.8.8.8:53 (mqtt_as's wan_ok)", s.WANResolver)
+	}
+}
