@@ -115,8 +115,9 @@ func (c *Client) Connect(ctx context.Context) error {
 		go c.dispatch()
 	}
 	// Bring the link up before returning, so a caller sees IsConnected and
-	// Up at once. If it dies on the way, the supervisor treats that as the
-	// first outage.
+	// Up at once. If it dies on the way, Connect still succeeds: the link
+	// never went live, so there is no Down and no outage counted, and the
+	// supervisor reconnects as after any failure; Up comes then.
 	if err := c.goLive(cn, false); err != nil {
 		cn.fail(err)
 	}
@@ -197,9 +198,10 @@ func (c *Client) Disconnect(ctx context.Context) error {
 }
 
 // Close stops the client without DISCONNECT, so the broker publishes the
-// will if there is one. Every goroutine of the client exits before Close
-// returns, except an OnMessage callback that is running, which finishes
-// its message first; calls in progress return ErrClosed; Messages, Up and
+// will if there is one. The supervisor and the connection's reader and
+// pinger have exited when Close returns; the OnMessage dispatcher finishes
+// the message it is running, if any, and exits soon after, as do helpers
+// of calls in progress. Those calls return ErrClosed; Messages, Up and
 // Down are closed. Close is idempotent.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {

@@ -21,7 +21,8 @@ import (
 
 // DialFunc opens the byte stream to a broker. It is the transport hook: any
 // net.Conn will do (TCP, a Unix socket, a tunnel, a test pipe). The client
-// layers TLS on top itself when the server address asks for it.
+// layers TLS on top itself when the server address asks for it. ctx bounds
+// the dial alone, to Config.ResponseTime: the connection must outlive it.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // Config configures a Client. Every zero value means the default given in
@@ -80,8 +81,10 @@ type Config struct {
 	Will *Will
 
 	// MaxRepubs is how often an unacknowledged QoS 1 PUBLISH is resent with
-	// DUP set, ResponseTime apart, before the client gives up on the link,
-	// reconnects and publishes the message again [4]. Negative: never resend
+	// DUP set, ResponseTime apart, before the client gives up on the link
+	// and reconnects [4]. On the new connection the message is resent with
+	// its original identifier and DUP if the broker kept the session, and
+	// published again on a new identifier if not. Negative: never resend
 	// on a live link.
 	MaxRepubs int
 	// MaxInflight caps QoS 1 and 2 publishes awaiting acknowledgement;
@@ -115,8 +118,10 @@ type Config struct {
 	// ConnectRetry makes Connect keep trying, with backoff, until it succeeds
 	// or its ctx ends, instead of returning the first failure.
 	ConnectRetry bool
-	// ReconnectMin and ReconnectMax bound the jittered exponential backoff
-	// between reconnect attempts [1s, 60s]. A connection that stays up for
+	// ReconnectMin and ReconnectMax bound the exponential backoff between
+	// reconnect attempts [1s, 60s]. Each delay is then jittered by ±25%, so
+	// that clients that lost the same broker do not return in step: delays
+	// run from 0.75×ReconnectMin to 1.25×ReconnectMax. A connection that stays up for
 	// one keep-alive round (PingInterval + ResponseTime) proves the link: the
 	// backoff starts again from ReconnectMin, and the first attempt after
 	// its loss is made at once.

@@ -142,9 +142,17 @@ func (cn *conn) writeLocked(p packet.Packet) error {
 // exchange within ctx and ResponseTime.
 func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error) {
 	cfg := c.cfg
-	nc, err := cfg.Dial(ctx, "tcp", srv.addr)
+	// A host that drops SYNs would otherwise hold the attempt for the OS
+	// connect timeout (minutes on Linux), far past ResponseTime.
+	dctx, cancel := context.WithTimeout(ctx, cfg.ResponseTime)
+	nc, err := cfg.Dial(dctx, "tcp", srv.addr)
+	timedOut := errors.Is(dctx.Err(), context.DeadlineExceeded)
+	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("mqttas: dial %s: %w", srv, err)
+		if ctx.Err() == nil && timedOut {
+			err = fmt.Errorf("%w: connection not established within %v (%v)", ErrTimeout, cfg.ResponseTime, err)
+		}
+		return nil, fmt.Errorf("mqttas: dial %s: %w", srv, c.ctxErr(ctx, err))
 	}
 	if srv.tls {
 		tc := cfg.TLS

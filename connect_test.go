@@ -181,6 +181,28 @@ func TestConnectNoConnackTimesOut(t *testing.T) {
 	}
 }
 
+// A host that drops SYNs leaves a dial hanging until the OS gives up,
+// minutes later; the client bounds it by ResponseTime. The Dial here plays
+// that host: it returns only when its ctx ends.
+func TestConnectDialBoundedByResponseTime(t *testing.T) {
+	ctx := ctxFor(t, 10*time.Second)
+	const rt = 300 * time.Millisecond
+	c := newClosingClient(t, mqttas.Config{Server: "127.0.0.1:1", ResponseTime: rt,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}})
+	start := time.Now()
+	err := c.Connect(ctx)
+	elapsed := time.Since(start)
+	if !errors.Is(err, mqttas.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		t.Fatalf("Connect through a dial that never completes = %v, want ErrTimeout", err)
+	}
+	if elapsed < rt || elapsed > rt+2*time.Second {
+		t.Errorf("Connect gave up after %v, want about ResponseTime %v", elapsed, rt)
+	}
+}
+
 func TestConnectNoConnackHonoursCtx(t *testing.T) {
 	addr := mutePeer(t, nil)
 	c := newClosingClient(t, mqttas.Config{Server: addr}) // ResponseTime 10s: ctx ends first

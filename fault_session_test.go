@@ -328,8 +328,47 @@ func TestPublishWaitsThroughOutage(t *testing.T) {
 	if want := []string{"pw/waited/0", "pw/waited/1", "pw/waited/2"}; !slices.Equal(got, want) {
 		t.Errorf("broker received %q, want %q (abandoned publishes must not be sent later)", got, want)
 	}
-	if st := c.Stats(); st.UnsentBytes != 0 || st.InFlight != 0 {
-		t.Errorf("stats %+v, want nothing unsent or in flight", st)
+	// Messages published during the outage went out once, for the first
+	// time: they are not resends.
+	if st := c.Stats(); st.UnsentBytes != 0 || st.InFlight != 0 || st.Repubs != 0 {
+		t.Errorf("stats %+v, want nothing unsent or in flight, and no repubs", st)
+	}
+}
+
+// TestFirstSendAfterResumeHasNoDup: with a resumed session, the messages
+// the client had sent before the outage are resent with DUP, but one
+// published during the outage is going out for the first time, so its DUP
+// flag is 0 [MQTT-3.3.1-1] and it is not counted as a repub.
+func TestFirstSendAfterResumeHasNoDup(t *testing.T) {
+	r := fxNewRig(t)
+	cfg := r.config()
+	cfg.PersistentSession = true
+	cfg.ClientID = "firstsend"
+	var w fxWire
+	r.proxy.Rule(mqtttest.ToBroker, w.record(mqtttest.ToBroker, nil))
+	c := r.connect(cfg)
+	r.proxy.Refuse(true)
+	r.proxy.Reset()
+	fxWaitDown(t, c, 3*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- c.Publish(fxCtx(t, 10*time.Second), "fs/t", []byte("during"), 1, false) }()
+	fxEventually(t, 3*time.Second, "the publish waiting", func() bool { return c.Stats().UnsentBytes > 0 })
+	r.proxy.Refuse(false)
+	fxWaitUp(t, c, 3*time.Second)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var pubs []fxWireEvent
+	for _, e := range w.events() {
+		if e.typ == packet.PUBLISH {
+			pubs = append(pubs, e)
+		}
+	}
+	if len(pubs) != 1 || pubs[0].dup {
+		t.Errorf("PUBLISHes on the wire: %v; want one, with DUP 0", pubs)
+	}
+	if st := c.Stats(); st.Repubs != 0 {
+		t.Errorf("Stats().Repubs = %d for a first transmission", st.Repubs)
 	}
 }
 

@@ -24,7 +24,9 @@ type SubscribeOption func(*packet.Subscription)
 //
 // An unacknowledged QoS 1 message is resent with DUP set every ResponseTime,
 // MaxRepubs times; then the client declares the link dead, reconnects and
-// publishes the message again (as mqtt_as does). A QoS 2 message is never
+// sends the message again: with its original identifier and DUP when the
+// broker kept the session, as a new publish on a new identifier when it
+// did not (as mqtt_as does). A QoS 2 message is never
 // published again once the broker's PUBREC has arrived: only its PUBREL is
 // resent, so the broker sees it once. Exactly-once across an outage needs
 // Config.PersistentSession: if the broker has lost the session when the

@@ -184,7 +184,13 @@ func (c *Client) resendAll(cn *conn) error {
 				p.id = s.newIDLocked()
 				s.byID[p.id] = p
 			}
+			// A message published during the outage was never sent: this is
+			// its first transmission, not a resend, so no DUP and no repub.
+			first := p.conn == nil
 			p.conn, p.sends = cn, 1
+			if first {
+				return p.packetLocked(false)
+			}
 			c.stats.repubs.Add(1)
 			return p.packetLocked(cn.sessionPresent && p.kind != awaitPubcomp)
 		})

@@ -203,7 +203,9 @@ func (c *Client) goDown(cn *conn) {
 	if !live {
 		return // it never went live: not an outage
 	}
-	if errors.Is(cn.cause, ErrClosed) {
+	if errors.Is(cn.cause, ErrClosed) || c.stopping.Load() {
+		// Closing: a broker that hangs up after our DISCONNECT, before the
+		// supervisor has stopped the connection, is not an outage.
 		return
 	}
 	c.stats.outages.Add(1)
@@ -330,8 +332,13 @@ func (c *Client) handlePublish(cn *conn, h packet.FixedHeader, body []byte) erro
 	case 0:
 		c.msgs.push(m)
 	case 1:
+		// Acknowledge before delivering: an application that reads the
+		// message and at once calls Disconnect must find the PUBACK
+		// already written, or a persistent session gets the message again.
+		// If the write fails the message is delivered all the same.
+		err := cn.write(&packet.Puback{PacketID: p.PacketID})
 		c.msgs.push(m)
-		return ignoreLinkDown(cn.write(&packet.Puback{PacketID: p.PacketID}))
+		return ignoreLinkDown(err)
 	case 2:
 		// Deliver on the first PUBLISH of an identifier and not again until
 		// its PUBREL: the broker resends with DUP after an outage.
@@ -339,10 +346,11 @@ func (c *Client) handlePublish(cn *conn, h packet.FixedHeader, body []byte) erro
 		_, seen := c.sess.rxQoS2[p.PacketID]
 		c.sess.rxQoS2[p.PacketID] = struct{}{}
 		c.sess.mu.Unlock()
+		err := cn.write(&packet.Pubrec{PacketID: p.PacketID}) // first, as for QoS 1
 		if !seen {
 			c.msgs.push(m)
 		}
-		return ignoreLinkDown(cn.write(&packet.Pubrec{PacketID: p.PacketID}))
+		return ignoreLinkDown(err)
 	}
 	return nil
 }
