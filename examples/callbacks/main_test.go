@@ -1,46 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/mqttas/mqttas/examples/internal/syncbuf"
 	"github.com/mqttas/mqttas/mqtttest"
 )
 
 // TestMain fails the run if the program leaves a goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a bytes.Buffer that the program's goroutines may write to
-// at the same time.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestEmbedded runs the program against its embedded broker: every request
 // is answered by the callback, which publishes the reply itself.
 func TestEmbedded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	err := run(ctx, options{topic: "demo", count: 3}, &out)
 	got := out.String()
 	t.Logf("output:\n%s", got)
@@ -66,7 +46,7 @@ func TestBadFlags(t *testing.T) {
 		{topic: "demo", count: 0},
 		{server: "tcp://", topic: "demo", count: 1},
 	} {
-		err := run(t.Context(), o, &syncBuffer{})
+		err := run(t.Context(), o, &syncbuf.Buffer{})
 		if err == nil {
 			t.Errorf("run(%+v) succeeded", o)
 			continue
@@ -80,7 +60,7 @@ func TestServer(t *testing.T) {
 	b := mqtttest.StartBroker(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	if err := run(ctx, options{server: b.Addr(), topic: "x", count: 2}, &out); err != nil {
 		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
 	}

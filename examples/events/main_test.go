@@ -1,39 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/mqttas/mqttas/examples/internal/syncbuf"
 	"github.com/mqttas/mqttas/mqtttest"
 )
 
 // TestMain fails the run if the program leaves a goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a bytes.Buffer that the program's goroutines may write to
-// at the same time.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestEmbedded runs the program against its embedded broker, outage
 // included, and checks that it saw the link go down and come back and got
@@ -41,7 +21,7 @@ func (s *syncBuffer) String() string {
 func TestEmbedded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	err := run(ctx, options{topic: "result", interval: 50 * time.Millisecond, count: 5}, &out)
 	got := out.String()
 	t.Logf("output:\n%s", got)
@@ -66,7 +46,7 @@ func TestEmbedded(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	err := run(ctx, options{server: "127.0.0.1:1", topic: "t"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "cannot connect") {
 		t.Fatalf("run against a closed port: got %v, want a connect error", err)
@@ -76,7 +56,7 @@ func TestUnreachable(t *testing.T) {
 
 // TestBadServer: a malformed -server is reported before anything is dialled.
 func TestBadServer(t *testing.T) {
-	err := run(t.Context(), options{server: "mqtt://broker:99999", topic: "t"}, &syncBuffer{})
+	err := run(t.Context(), options{server: "mqtt://broker:99999", topic: "t"}, &syncbuf.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "bad -server") {
 		t.Fatalf("run with a bad -server: got %v", err)
 	}
@@ -89,7 +69,7 @@ func TestServer(t *testing.T) {
 	b := mqtttest.StartBroker(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	err := run(ctx, options{server: b.Addr(), topic: "result", interval: 20 * time.Millisecond, count: 3}, &out)
 	got := out.String()
 	t.Logf("output:\n%s", got)

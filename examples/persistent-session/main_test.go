@@ -1,46 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/mqttas/mqttas/examples/internal/syncbuf"
 	"github.com/mqttas/mqttas/mqtttest"
 )
 
 // TestMain fails the run if the program leaves a goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a bytes.Buffer that the program and the client's logger
-// may write to at the same time.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestEmbedded runs both scenes against the embedded broker: every message
 // published while the client was away arrives, on a resumed session.
 func TestEmbedded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	err := run(ctx, options{topic: "ps/demo"}, &out)
 	got := out.String()
 	t.Logf("output:\n%s", got)
@@ -65,7 +45,7 @@ func TestEmbedded(t *testing.T) {
 
 // TestBadServer: -server must be host:port, since the proxy dials it as is.
 func TestBadServer(t *testing.T) {
-	err := run(t.Context(), options{server: "mqtt://broker", topic: "t"}, &syncBuffer{})
+	err := run(t.Context(), options{server: "mqtt://broker", topic: "t"}, &syncbuf.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "want host:port") {
 		t.Fatalf("run with -server mqtt://broker: got %v", err)
 	}
@@ -75,7 +55,7 @@ func TestBadServer(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	err := run(ctx, options{server: "127.0.0.1:1", topic: "t"}, &syncBuffer{})
+	err := run(ctx, options{server: "127.0.0.1:1", topic: "t"}, &syncbuf.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "cannot connect") {
 		t.Fatalf("run against a closed port: got %v", err)
 	}
@@ -87,7 +67,7 @@ func TestServer(t *testing.T) {
 	b := mqtttest.StartBroker(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	if err := run(ctx, options{server: b.Addr(), topic: "ps/server"}, &out); err != nil {
 		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
 	}
