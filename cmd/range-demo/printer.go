@@ -69,7 +69,11 @@ func (p *printer) summary(s summary) {
 	} else {
 		row("received", "n/a", "no PC side (-pc=false): nothing watched shed")
 	}
-	row("outages", s.Outages, "longest "+ms(s.LongestOutage)+", from the client noticing to its reconnecting")
+	if s.Outages > 0 {
+		row("outages", s.Outages, "longest "+ms(s.LongestOutage)+", from the client noticing to its reconnecting")
+	} else {
+		row("outages", 0, "")
+	}
 	if s.Link != "real" {
 		row("faults", s.Faults, "injected by the simulated link")
 	}
