@@ -406,7 +406,7 @@ func refusedAddr(t *testing.T) string {
 // mutePeer accepts TCP connections and reads everything, never writing:
 // a broker that accepts and never sends CONNACK. If connack is set, it
 // answers the first packet with it and then goes silent.
-func mutePeer(t *testing.T, connack []byte) string {
+func mutePeer(t testing.TB, connack []byte) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
