@@ -26,6 +26,8 @@ type Client struct {
 	sess   *session
 	slots  chan struct{} // one token per QoS 1 or 2 publish in flight
 	stats  counters
+	req    requests
+	reauth reauth
 
 	closing  chan struct{} // closed by Close
 	stopping atomic.Bool   // set before closing: no more reconnects
@@ -34,8 +36,11 @@ type Client struct {
 	started   bool       // Connect succeeded or is in progress
 	cur       *conn      // the live connection, nil during an outage
 	upCh      chan struct{}
-	subs      []packet.Subscription // to restore after a reconnect, in order
-	supDone   chan struct{}         // closed when the supervisor exits; nil until Connect succeeds
+	subs      []subscription // to restore after a reconnect, in order
+	link      Link           // of the current or last connection
+	clientID  string         // as configured, or as an MQTT 5.0 broker assigned it
+	lastErr   error          // why the last connection or attempt ended
+	supDone   chan struct{}  // closed when the supervisor exits; nil until Connect succeeds
 	closeOnce sync.Once
 }
 
@@ -46,17 +51,21 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg:     s,
-		log:     s.Logger,
-		version: packet.V311,
-		epoch:   time.Now(),
-		ev:      newEvents(),
-		msgs:    newQueue(s.QueueLen),
-		noMsgs:  make(chan Message),
-		sess:    newSession(),
-		slots:   make(chan struct{}, s.MaxInflight),
-		closing: make(chan struct{}),
-		upCh:    make(chan struct{}),
+		cfg:      s,
+		log:      s.Logger,
+		version:  packet.V311,
+		clientID: s.ClientID,
+		epoch:    time.Now(),
+		ev:       newEvents(),
+		msgs:     newQueue(s.QueueLen),
+		noMsgs:   make(chan Message),
+		sess:     newSession(),
+		slots:    make(chan struct{}, s.MaxInflight),
+		closing:  make(chan struct{}),
+		upCh:     make(chan struct{}),
+	}
+	if s.MQTTv5 {
+		c.version = packet.V5
 	}
 	return c, nil
 }

@@ -85,7 +85,9 @@ type Config struct {
 	// and reconnects [4]. On the new connection the message is resent with
 	// its original identifier and DUP if the broker kept the session, and
 	// published again on a new identifier if not. Negative: never resend
-	// on a live link.
+	// on a live link. MQTT 5.0 forbids resends on a live link, so there
+	// MaxRepubs only counts rounds of ResponseTime to wait before
+	// reconnecting.
 	MaxRepubs int
 	// MaxInflight caps QoS 1 and 2 publishes awaiting acknowledgement;
 	// further Publish calls wait for a slot [64].
@@ -131,21 +133,63 @@ type Config struct {
 	// Logger receives connects, outages with their cause and republishes
 	// [discard].
 	Logger *slog.Logger
+
+	// MQTTv5 makes the client speak MQTT 5.0 (mqtt_as's mqttv5) instead
+	// of 3.1.1: properties on messages, reason codes in every
+	// acknowledgement, and the limits the broker grants in CONNACK, which
+	// the client honours (see Link).
+	MQTTv5 bool
+	// SessionExpiry is how long an MQTT 5.0 broker keeps a
+	// PersistentSession after the link drops [never]. In 5.0 it is what
+	// makes a session persistent: with PersistentSession off it is 0 and
+	// the session ends with the connection, as clean session does in 3.1.1.
+	// Whole seconds, under 2^32 s; longer means never.
+	SessionExpiry time.Duration
+	// ConnectProperties are extra MQTT 5.0 CONNECT properties: Receive
+	// Maximum, Topic Alias Maximum (how many topic aliases the broker may
+	// use towards the client), Request Response Information, Request
+	// Problem Information, user properties. Session Expiry and Maximum
+	// Packet Size come from SessionExpiry and MaxPacketSize instead. The
+	// Client copies them.
+	ConnectProperties *Properties
+	// TopicAliases makes the client replace topics with MQTT 5.0 topic
+	// aliases on the wire, up to the broker's Topic Alias Maximum: each
+	// topic gets an alias the first time it is published on a connection,
+	// first come first served, and later publishes to it send two bytes
+	// instead of the topic. Every new connection starts without aliases.
+	// Worth it for long topics published often; off by default.
+	TopicAliases bool
+	// AuthMethod and Auth enable MQTT 5.0 enhanced authentication, such
+	// as SCRAM or Kerberos: CONNECT names AuthMethod, and Auth computes
+	// each step of the exchange of AUTH packets (see AuthFunc). Both or
+	// neither.
+	AuthMethod string
+	Auth       AuthFunc
 }
+
+// AuthFunc computes one step of an MQTT 5.0 enhanced authentication
+// exchange: given the broker's authentication data (nil for the first
+// step, which goes in CONNECT or in the AUTH that starts a
+// re-authentication), it returns the client's. When the broker accepts
+// the client with final data of its own (in CONNACK, or in the AUTH that
+// ends a re-authentication), AuthFunc is called once more with it, so the
+// client can verify the broker; its returned data is then unused, and an
+// error fails the connection. It runs on the goroutine connecting or
+// calling Reauthenticate, never on the reader.
+type AuthFunc func(ctx context.Context, method string, serverData []byte) ([]byte, error)
 
 // Will is the message the broker publishes for the client if it vanishes
 // without calling Disconnect.
 type Will struct {
-	Topic      string
-	Payload    []byte
-	QoS        byte
-	Retain     bool
-	Properties *Properties // MQTT 5.0 will properties; ignored for 3.1.1
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Retain  bool
+	// Properties are the will's MQTT 5.0 properties, Will Delay Interval
+	// included (the broker then waits that long before publishing it, and
+	// not at all if the client is back in time). They need MQTTv5.
+	Properties *Properties
 }
-
-// Properties are the MQTT 5.0 properties of a message. Version 3.1.1
-// connections never set or send them.
-type Properties = packet.Properties
 
 // server is a parsed Server or Backup.
 type server struct {
@@ -203,8 +247,9 @@ func parseServer(field, s string, withTLS bool) (server, error) {
 // settings is a validated Config with every default filled in.
 type settings struct {
 	Config
-	servers   []server // Server, then Backup if set
-	keepAlive uint16   // seconds, as sent
+	servers       []server // Server, then Backup if set
+	keepAlive     uint16   // seconds, as sent
+	sessionExpiry uint32   // seconds, as sent in MQTT 5.0
 }
 
 func (c Config) settings() (*settings, error) {
@@ -306,6 +351,33 @@ func (c Config) settings() (*settings, error) {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.ConnectProperties != nil {
+		if !c.MQTTv5 {
+			return nil, fmt.Errorf("mqttas: Config.ConnectProperties are MQTT 5.0 properties: set MQTTv5 too")
+		}
+		p := cloneProperties(c.ConnectProperties)
+		s.ConnectProperties = &p
+	}
+	if (c.AuthMethod == "") != (c.Auth == nil) {
+		return nil, fmt.Errorf("mqttas: Config.AuthMethod and Config.Auth go together: set both for enhanced authentication, or neither")
+	}
+	if c.Auth != nil && !c.MQTTv5 {
+		return nil, fmt.Errorf("mqttas: Config.Auth is MQTT 5.0 enhanced authentication: set MQTTv5 too")
+	}
+	if c.TopicAliases && !c.MQTTv5 {
+		return nil, fmt.Errorf("mqttas: Config.TopicAliases are an MQTT 5.0 feature: set MQTTv5 too")
+	}
+	if c.Will != nil && c.Will.Properties != nil && !c.MQTTv5 {
+		return nil, fmt.Errorf("mqttas: Config.Will.Properties are MQTT 5.0 properties: set MQTTv5 too")
+	}
+	switch {
+	case !s.PersistentSession:
+		s.sessionExpiry = 0
+	case c.SessionExpiry <= 0 || c.SessionExpiry >= 0xFFFFFFFF*time.Second:
+		s.sessionExpiry = 0xFFFFFFFF
+	default:
+		s.sessionExpiry = uint32((c.SessionExpiry + time.Second - 1) / time.Second)
 	}
 	return s, nil
 }

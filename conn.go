@@ -1,6 +1,7 @@
 package mqttas
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -25,6 +26,23 @@ type conn struct {
 	sessionPresent bool
 	started        time.Time
 	live           bool // went up; guarded by Client.mu
+
+	// What the broker granted in CONNACK, fixed for the connection.
+	link         Link
+	pingInterval time.Duration // PingInterval, or shorter for a Server Keep Alive
+	maxOut       int           // the broker's Maximum Packet Size; 0: none
+
+	// Receive Maximum accounting, guarded by session.mu; see republish.go.
+	quota    int           // the broker's Receive Maximum; 0: no limit
+	inflight int           // QoS 1 and 2 messages counted on this connection
+	freed    chan struct{} // closed when inflight drops; nil if nobody waits
+
+	// aliases maps the broker's MQTT 5.0 topic aliases to topics; the
+	// reader alone uses it, and it lives and dies with the connection.
+	aliases map[uint16]string
+	// outAliases are the client's own, guarded by wmu: assigned as
+	// PUBLISHes are written, so the broker learns each before its use.
+	outAliases map[string]uint16
 
 	// wmu makes each packet one whole Write: it guards wbuf and the socket's
 	// write side.
@@ -119,9 +137,17 @@ func (cn *conn) writeLocked(p packet.Packet) error {
 	if cn.dead() {
 		return errLinkDown
 	}
+	var newAlias uint16 // to record once the PUBLISH defining it is written
+	if pub, ok := p.(*packet.Publish); ok && cn.link.TopicAliasMaximum > 0 && cn.c.cfg.TopicAliases {
+		p, newAlias = cn.aliasLocked(pub)
+	}
 	buf, err := p.AppendTo(cn.wbuf[:0], cn.c.version)
 	if err != nil {
 		return err
+	}
+	if cn.maxOut > 0 && len(buf) > cn.maxOut {
+		// Sending it would only get the connection closed (0x95).
+		return fmt.Errorf("mqttas: %s of %d bytes exceeds the broker's Maximum Packet Size of %d: %w", p.Type(), len(buf), cn.maxOut, ErrPacketTooLarge)
 	}
 	if cap(buf) <= 64<<10 {
 		cn.wbuf = buf // keep the buffer, unless one huge packet grew it
@@ -135,6 +161,12 @@ func (cn *conn) writeLocked(p packet.Packet) error {
 		return fmt.Errorf("%w: %v", errLinkDown, err)
 	}
 	cn.lastTx.Store(cn.c.now())
+	if newAlias != 0 {
+		if cn.outAliases == nil {
+			cn.outAliases = make(map[string]uint16)
+		}
+		cn.outAliases[p.(*packet.Publish).Topic] = newAlias
+	}
 	return nil
 }
 
@@ -190,7 +222,15 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 	cn.lastRx.Store(now)
 	cn.lastTx.Store(now)
 
-	buf, err := c.connectPacket(clean).AppendTo(nil, c.version)
+	cp := c.connectPacket(clean)
+	if cfg.Auth != nil {
+		cp.Properties.AuthMethod = cfg.AuthMethod
+		if cp.Properties.AuthData, err = cfg.Auth(ctx, cfg.AuthMethod, nil); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("mqttas: authentication (%s) for %s: %w", cfg.AuthMethod, srv, err)
+		}
+	}
+	buf, err := cp.AppendTo(nil, c.version)
 	if err == nil {
 		_, err = nc.Write(buf)
 	}
@@ -199,6 +239,12 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 		return nil, fmt.Errorf("mqttas: send CONNECT to %s: %w", srv, c.ctxErr(ctx, err))
 	}
 	h, body, err := cn.rd.Next()
+	for err == nil && h.Type == packet.AUTH && cfg.Auth != nil {
+		// An enhanced authentication step before the CONNACK.
+		if err = c.authStep(ctx, h, body, nc.Write); err == nil {
+			h, body, err = cn.rd.Next()
+		}
+	}
 	if err != nil {
 		nc.Close()
 		if ne, ok := err.(net.Error); ok && ne.Timeout() && ctx.Err() == nil {
@@ -222,14 +268,34 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 	}
 	if code != packet.Success {
 		nc.Close()
-		return nil, &ConnectError{Server: srv.addr, Code: code}
+		return nil, &ConnectError{Server: srv.addr, Code: code,
+			Reason: ack.Properties.ReasonString, ServerReference: ack.Properties.ServerReference}
 	}
 	if !stop() {
 		nc.Close() // ctx ended as we finished: the deadline is already poisoned
 		return nil, fmt.Errorf("mqttas: connect to %s: %w", srv, ctx.Err())
 	}
+	if data := ack.Properties.AuthData; cfg.Auth != nil && len(data) > 0 {
+		// The broker's final word: let the client verify it.
+		if _, err := cfg.Auth(ctx, cfg.AuthMethod, bytes.Clone(data)); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("mqttas: authentication (%s): the client does not accept %s's final data: %w", cfg.AuthMethod, srv, err)
+		}
+	}
 	nc.SetDeadline(time.Time{})
 	cn.sessionPresent = ack.SessionPresent
+	c.mu.Lock()
+	id := c.clientID
+	c.mu.Unlock()
+	cn.link = newLink(c.version, &ack, id, cfg.KeepAlive, cfg.sessionExpiry)
+	cn.pingInterval = cfg.PingInterval
+	if ka := cn.link.KeepAlive; ka > 0 && ka/4 < cn.pingInterval {
+		cn.pingInterval = ka / 4 // the broker's Server Keep Alive rules
+	}
+	cn.maxOut = int(cn.link.MaximumPacketSize)
+	if c.version == packet.V5 {
+		cn.quota = int(cn.link.ReceiveMaximum)
+	}
 	return cn, nil
 }
 
@@ -243,12 +309,28 @@ func (c *Client) ctxErr(ctx context.Context, err error) error {
 
 func (c *Client) connectPacket(clean bool) *packet.Connect {
 	cfg := c.cfg
+	c.mu.Lock()
+	id := c.clientID
+	c.mu.Unlock()
 	p := &packet.Connect{
 		CleanStart: clean,
 		KeepAlive:  cfg.keepAlive,
-		ClientID:   cfg.ClientID,
+		ClientID:   id,
 		Username:   cfg.User,
 		Password:   []byte(cfg.Password),
+	}
+	if c.version == packet.V5 {
+		if cfg.ConnectProperties != nil {
+			p.Properties = *cfg.ConnectProperties
+		}
+		// In 5.0 the session outlives the connection only by its expiry:
+		// the clean connect of clean_init sends none, so nothing is kept.
+		p.Properties.SessionExpiry = 0
+		p.Properties.Clear(packet.PropSessionExpiry)
+		if !clean {
+			p.Properties.SessionExpiry = cfg.sessionExpiry
+		}
+		p.Properties.MaximumPacketSize = uint32(min(cfg.MaxPacketSize, 268435460))
 	}
 	if w := cfg.Will; w != nil {
 		p.Will = &packet.Will{QoS: w.QoS, Retain: w.Retain, Topic: w.Topic, Payload: w.Payload}
@@ -332,10 +414,10 @@ func (cn *conn) rxSignal() <-chan struct{} {
 // no answer, nor any other byte, for ResponseTime. It only decides: the
 // PINGREQ goes through the same serialised writer as everything else.
 func (cn *conn) pingLoop() error {
-	interval := int64(cn.c.cfg.PingInterval)
+	interval := int64(cn.pingInterval)
 	response := int64(cn.c.cfg.ResponseTime)
 	pingAt := int64(-1) // when the unanswered PINGREQ went out
-	t := time.NewTimer(cn.c.cfg.PingInterval)
+	t := time.NewTimer(cn.pingInterval)
 	defer t.Stop()
 	for {
 		select {

@@ -45,6 +45,41 @@
 // directly; WANOK asks a DNS resolver, so that an application can tell a
 // WiFi or WAN outage from a broker outage, as mqtt_as's wan_ok does.
 //
+// # MQTT 5.0
+//
+// Config.MQTTv5 switches the protocol; 3.1.1 stays the default. With 5.0:
+//
+//   - messages carry Properties both ways (WithProperties on Publish,
+//     Message.Properties on receipt), with any number of user properties in
+//     order; the will takes properties too, will delay included;
+//   - Subscribe takes NoLocal, RetainAsPublished, RetainHandling and
+//     SubscriptionID;
+//   - every failure code in an acknowledgement is an *AckError that
+//     matches a sentinel (ErrNotAuthorized, ErrQuotaExceeded, ...); "no
+//     matching subscribers" is a success;
+//   - the limits the broker grants in CONNACK are honoured and readable
+//     through Link: Receive Maximum (Publish waits rather than exceed it),
+//     Maximum QoS (a higher QoS is downgraded), Retain Available, Maximum
+//     Packet Size (an oversized packet is refused locally with
+//     ErrPacketTooLarge instead of costing the connection), Server Keep
+//     Alive (adopted), Assigned Client Identifier (kept for reconnects);
+//   - PersistentSession is expressed as Session Expiry (Config.SessionExpiry)
+//     with the same power-up and outage rules as 3.1.1;
+//   - Config.TopicAliases shortens repeated topics on the wire; the
+//     broker's aliases are resolved per connection;
+//   - a broker's DISCONNECT is reported by LastError as a *DisconnectError
+//     before the client reconnects, unless reconnecting is pointless
+//     (another client took the session over, or a reconnect is refused as
+//     banned), in which case the client closes itself;
+//   - Request and Respond do request/response over a response topic with
+//     correlation data; Config.Auth and Reauthenticate do enhanced
+//     authentication.
+//
+// One rule differs from 3.1.1: MQTT 5.0 forbids resending a PUBLISH on a
+// live connection, so MaxRepubs only sets how many rounds of ResponseTime
+// to wait for an acknowledgement before the link is declared dead; the
+// message is resent after the reconnect.
+//
 // # Goroutines
 //
 // Each connection has exactly two goroutines, a reader (the only reader of

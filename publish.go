@@ -10,14 +10,6 @@ import (
 	"github.com/mqttas/mqttas/packet"
 )
 
-// PublishOption adjusts one Publish. The options arrive with MQTT 5.0
-// support (message properties); a 3.1.1 publish needs none.
-type PublishOption func(*packet.Publish)
-
-// SubscribeOption adjusts one Subscribe. The options arrive with MQTT 5.0
-// support (No Local, Retain As Published, Retain Handling).
-type SubscribeOption func(*packet.Subscription)
-
 // Publish sends a message and returns only when it is done: for QoS 0 once
 // the whole packet is written, for QoS 1 once the broker's PUBACK arrives,
 // for QoS 2 once its PUBCOMP does. Through an outage it waits for the link.
@@ -47,9 +39,21 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 	if err := packet.TopicNameError(topic); err != nil {
 		return fmt.Errorf("mqttas: publish: %w", err)
 	}
+	if c.version == packet.V5 {
+		maxQoS, retainOK := c.grants()
+		if retain && !retainOK {
+			return fmt.Errorf("mqttas: publish to %q: %w", topic, ErrRetainNotSupported)
+		}
+		// Mongoose OS's set_max_qos: a broker that only takes lower QoS
+		// gets it, rather than a refusal or a disconnect (0x9B).
+		qos = min(qos, maxQoS)
+	}
 	pub := packet.Publish{Topic: topic, Payload: payload, QoS: qos, Retain: retain}
 	for _, o := range opts {
 		o(&pub)
+	}
+	if c.version != packet.V5 && !pub.Properties.Empty() {
+		return fmt.Errorf("mqttas: publish to %q: message properties are MQTT 5.0: set Config.MQTTv5", topic)
 	}
 	size := int64(len(topic) + len(payload))
 	c.stats.unsent.Add(size)
@@ -102,12 +106,29 @@ func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomi
 		if err != nil {
 			return err
 		}
+		var full <-chan struct{}
 		err = cn.send(func() packet.Packet {
-			pkt, _ := c.sess.claimSend(p, cn)
+			pkt, freed := c.sess.claimSend(p, cn)
+			full = freed
 			return pkt
 		})
 		if err != nil && !errors.Is(err, errLinkDown) {
 			return err
+		}
+		if full != nil {
+			// The broker's Receive Maximum is reached: wait for one of
+			// the messages in flight to finish, then claim again.
+			select {
+			case <-full:
+			case <-cn.done:
+			case <-p.done:
+				return p.err
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-c.closing:
+				return ErrClosed
+			}
+			continue
 		}
 		if size > 0 {
 			unsent.Add(-size)
@@ -122,18 +143,20 @@ func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomi
 			case <-cn.done:
 				break wait
 			case <-timer.C:
-				resent := false
+				again, resent := false, false
 				cn.send(func() packet.Packet {
-					pkt := c.sess.resend(p, cn, limit)
-					resent = pkt != nil
+					pkt, ok := c.sess.resend(p, cn, limit, c.version == packet.V5)
+					again, resent = ok, pkt != nil
 					return pkt
 				})
 				if resent {
 					c.stats.repubs.Add(1)
 					c.log.Info("mqttas: no acknowledgement, resending", "id", p.id)
+				}
+				if again {
 					continue
 				}
-				cn.fail(fmt.Errorf("%w: packet id %d unacknowledged after %d sends", ErrTimeout, p.id, limit+1))
+				cn.fail(fmt.Errorf("%w: packet id %d unacknowledged after %d rounds of ResponseTime", ErrTimeout, p.id, limit+1))
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-c.closing:

@@ -2,6 +2,7 @@ package mqttas
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"sync"
 
@@ -33,9 +34,10 @@ type pending struct {
 	conn  *conn // the connection it was last sent on
 	sends int   // sends on that connection
 
-	done  chan struct{} // closed when the exchange is over
-	err   error         // its outcome, set before done is closed
-	codes []packet.ReasonCode
+	done   chan struct{} // closed when the exchange is over
+	err    error         // its outcome, set before done is closed
+	codes  []packet.ReasonCode
+	reason string // the ack's MQTT 5.0 Reason String
 }
 
 // session is the client's half of the MQTT session: the packet identifiers
@@ -90,6 +92,49 @@ func (s *session) finishLocked(p *pending, err error) {
 	default:
 		p.err = err
 		close(p.done)
+		if p.kind <= awaitPubcomp && p.conn != nil {
+			p.conn.releaseLocked()
+		}
+	}
+}
+
+// The broker's Receive Maximum (MQTT 5.0) caps the QoS 1 and 2 messages
+// in flight on a connection, from PUBLISH to PUBACK or PUBCOMP. Each conn
+// counts its own, under session.mu: a message is counted on the
+// connection it was last sent on, so an outage resets the count and the
+// resends after it are counted afresh. quota 0 means no limit (3.1.1).
+
+// full reports whether cn can take no more messages, with a channel
+// closed when one finishes.
+func (cn *conn) fullLocked() (bool, <-chan struct{}) {
+	if cn.quota == 0 || cn.inflight < cn.quota {
+		return false, nil
+	}
+	if cn.freed == nil {
+		cn.freed = make(chan struct{})
+	}
+	return true, cn.freed
+}
+
+// moveLocked makes cn the connection p is counted on.
+func (s *session) moveLocked(p *pending, cn *conn) {
+	if p.conn == cn {
+		return
+	}
+	if p.conn != nil && p.kind <= awaitPubcomp {
+		p.conn.releaseLocked()
+	}
+	p.conn = cn
+	if p.kind <= awaitPubcomp {
+		cn.inflight++
+	}
+}
+
+func (cn *conn) releaseLocked() {
+	cn.inflight--
+	if cn.freed != nil {
+		close(cn.freed)
+		cn.freed = nil
 	}
 }
 
@@ -179,6 +224,9 @@ func (c *Client) resendAll(cn *conn) error {
 				s.finishLocked(p, nil)
 				return nil
 			}
+			if full, _ := cn.fullLocked(); full {
+				return nil // its own Publish sends it when a slot frees
+			}
 			if !cn.sessionPresent {
 				delete(s.byID, p.id)
 				p.id = s.newIDLocked()
@@ -187,13 +235,20 @@ func (c *Client) resendAll(cn *conn) error {
 			// A message published during the outage was never sent: this is
 			// its first transmission, not a resend, so no DUP and no repub.
 			first := p.conn == nil
-			p.conn, p.sends = cn, 1
+			s.moveLocked(p, cn)
+			p.sends = 1
 			if first {
 				return p.packetLocked(false)
 			}
 			c.stats.repubs.Add(1)
 			return p.packetLocked(cn.sessionPresent && p.kind != awaitPubcomp)
 		})
+		if errors.Is(err, ErrPacketTooLarge) {
+			// The new broker's limit is below this message: it can never
+			// be sent there, and must not hold up the rest.
+			s.finish(p, err)
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -202,25 +257,39 @@ func (c *Client) resendAll(cn *conn) error {
 }
 
 // claimSend decides whether the caller waiting on p must send it on cn:
-// not when the supervisor already resent it there.
-func (s *session) claimSend(p *pending, cn *conn) (packet.Packet, bool) {
+// not when the supervisor already resent it there. When cn's Receive
+// Maximum is reached it sends nothing and returns a channel to wait on.
+func (s *session) claimSend(p *pending, cn *conn) (packet.Packet, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p.conn == cn || s.byID[p.id] != p {
-		return nil, false
+		return nil, nil
 	}
-	p.conn, p.sends = cn, 1
-	return p.packetLocked(false), true
+	if p.kind <= awaitPubcomp {
+		if full, freed := cn.fullLocked(); full {
+			return nil, freed
+		}
+	}
+	s.moveLocked(p, cn)
+	p.sends = 1
+	return p.packetLocked(false), nil
 }
 
 // resend is the caller's retry on a live link after ResponseTime without an
-// answer. It returns nil when p is no longer on cn or resends are used up.
-func (s *session) resend(p *pending, cn *conn, limit int) packet.Packet {
+// answer: the packet to send again, and whether to keep waiting; false
+// when p is no longer on cn or its rounds are used up. MQTT 5.0 forbids
+// resending on a live link [MQTT-4.4.0-1], so there the rounds only
+// measure how long to wait before declaring the link dead, and nothing is
+// sent.
+func (s *session) resend(p *pending, cn *conn, limit int, v5 bool) (packet.Packet, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p.conn != cn || s.byID[p.id] != p || p.sends > limit {
-		return nil
+		return nil, false
 	}
 	p.sends++
-	return p.packetLocked(true)
+	if v5 {
+		return nil, true
+	}
+	return p.packetLocked(true), true
 }

@@ -126,6 +126,11 @@ func (c *Client) supervise(cn *conn, srv int) {
 		if c.stopping.Load() {
 			return
 		}
+		if pointless(cn.cause) {
+			c.log.Error("mqttas: reconnecting would be pointless; closing", "server", cn.srv, "cause", cn.cause)
+			go c.Close()
+			return
+		}
 		// A connection that survived a keep-alive round proved the link:
 		// start the backoff again, and try at once.
 		if time.Since(cn.started) >= c.cfg.PingInterval+c.cfg.ResponseTime {
@@ -142,8 +147,19 @@ func (c *Client) supervise(cn *conn, srv int) {
 				}
 				cn.stop(err)
 			}
+			if c.stopping.Load() {
+				return
+			}
+			c.mu.Lock()
+			c.lastErr = err
+			c.mu.Unlock()
+			if pointless(err) {
+				c.log.Error("mqttas: the broker refuses this client for good; closing", "server", c.cfg.servers[d.srv], "err", err)
+				go c.Close() // Close waits for this goroutine to return
+				return
+			}
 			c.log.Warn("mqttas: reconnect failed", "server", c.cfg.servers[d.srv], "err", err)
-			if c.stopping.Load() || !d.next(ctx) {
+			if !d.next(ctx) {
 				return
 			}
 		}
@@ -175,6 +191,7 @@ func (c *Client) goLive(cn *conn, reconnect bool) error {
 		return cn.cause
 	}
 	c.cur, cn.live = cn, true
+	c.link, c.clientID = cn.link, cn.link.ClientID
 	if reconnect {
 		c.stats.reconnects.Add(1) // before Up, so Up never shows a stale count
 	}
@@ -183,6 +200,32 @@ func (c *Client) goLive(cn *conn, reconnect bool) error {
 	c.log.Info("mqttas: connected", "server", cn.srv, "session_present", cn.sessionPresent)
 	signal(c.ev.up)
 	return nil
+}
+
+// pointless reports whether err means the broker will never take this
+// client back, so reconnecting would only hammer it: banned, or a
+// authentication method it does not support, or (in a DISCONNECT) another
+// client has taken the session over, where reconnecting would start a
+// takeover war between two devices sharing an identifier.
+func pointless(err error) bool {
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		return ce.Code == packet.Banned || ce.Code == packet.BadAuthenticationMethod
+	}
+	var de *DisconnectError
+	return errors.As(err, &de) && de.Code == packet.SessionTakenOver
+}
+
+// LastError returns why the last connection, or the last attempt to make
+// one, ended: a *DisconnectError when an MQTT 5.0 broker said why, a
+// *ConnectError for a refusal, a timeout or a network error. nil until
+// something has failed. When the client has closed itself because the
+// broker refuses it for good (banned, another client took the session
+// over), this is the reason.
+func (c *Client) LastError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
 }
 
 // unlink withdraws cn as the live link, if it is; conn.fail calls it.
@@ -209,6 +252,9 @@ func (c *Client) goDown(cn *conn) {
 		return
 	}
 	c.stats.outages.Add(1)
+	c.mu.Lock()
+	c.lastErr = cn.cause
+	c.mu.Unlock()
 	c.log.Warn("mqttas: connection lost", "server", cn.srv, "cause", cn.cause,
 		"up_for", time.Since(cn.started).Round(time.Millisecond))
 	signal(c.ev.down)
@@ -231,12 +277,17 @@ func (c *Client) resubscribe(cn *conn) error {
 		}
 	}()
 	for len(subs) > 0 {
-		n := min(len(subs), batch)
-		p := &pending{kind: awaitSuback, sub: &packet.Subscribe{Subscriptions: subs[:n]}}
+		// One SUBSCRIBE carries at most one subscription identifier, so
+		// a batch holds filters that share theirs (usually none).
+		n := 1
+		for n < min(len(subs), batch) && subs[n].id == subs[0].id {
+			n++
+		}
+		p := &pending{kind: awaitSuback, sub: subs[0].packet(subs[:n])}
 		subs = subs[n:]
 		c.sess.add(p)
 		sent = append(sent, p)
-		if err := cn.send(func() packet.Packet { pkt, _ := c.sess.claimSend(p, cn); return pkt }); err != nil {
+		if err := cn.send(func() packet.Packet { pkt, _ := c.sess.claimSend(p, cn); return pkt }); err != nil { // SUBSCRIBE: no quota
 			return err
 		}
 	}
@@ -290,29 +341,48 @@ func (c *Client) handle(cn *conn, h packet.FixedHeader, body []byte) error {
 	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
 		var ack packet.Puback
 		if err := decodeAck(h, body, c.version, &ack); err != nil {
-			return fmt.Errorf("bad %v: %w", h.Type, err)
+			var pe *packet.Error
+			if !errors.As(err, &pe) || pe.Field != "reason code" || ack.ReasonCode.IsError() {
+				return fmt.Errorf("bad %v: %w", h.Type, err)
+			}
+			// A success code the specification does not list for this
+			// packet (mochi-mqtt sends PUBACK 0x01): the meaning is clear,
+			// and dropping the link over it would loop forever.
+			c.log.Debug("mqttas: accepting an acknowledgement with an unlisted success code", "type", h.Type, "code", ack.ReasonCode)
 		}
-		return c.handleAck(cn, h.Type, ack.PacketID)
+		return c.handleAck(cn, h.Type, &ack)
 	case packet.SUBACK:
 		var ack packet.Suback
 		if err := ack.Decode(h.Flags, body, c.version); err != nil {
 			return fmt.Errorf("bad SUBACK: %w", err)
 		}
-		c.completeAck(ack.PacketID, awaitSuback, ack.ReasonCodes)
+		c.completeAck(ack.PacketID, awaitSuback, ack.ReasonCodes, ack.Properties.ReasonString)
 	case packet.UNSUBACK:
 		var ack packet.Unsuback
 		if err := ack.Decode(h.Flags, body, c.version); err != nil {
 			return fmt.Errorf("bad UNSUBACK: %w", err)
 		}
-		c.completeAck(ack.PacketID, awaitUnsuback, ack.ReasonCodes)
+		c.completeAck(ack.PacketID, awaitUnsuback, ack.ReasonCodes, ack.Properties.ReasonString)
 	case packet.PINGRESP:
 		// Its arrival has already been noted by the read; only check it.
 		var p packet.Pingresp
 		if err := p.Decode(h.Flags, body, c.version); err != nil {
 			return fmt.Errorf("bad PINGRESP: %w", err)
 		}
+	case packet.AUTH:
+		if c.version != packet.V5 {
+			return errors.New("AUTH from the broker on an MQTT 3.1.1 connection")
+		}
+		return c.handleAuth(h, body)
 	case packet.DISCONNECT:
-		return errors.New("broker sent DISCONNECT")
+		if c.version != packet.V5 {
+			return errors.New("broker sent DISCONNECT")
+		}
+		var d packet.Disconnect
+		if err := d.Decode(h.Flags, body, c.version); err != nil {
+			return fmt.Errorf("bad DISCONNECT: %w", err)
+		}
+		return &DisconnectError{Code: d.ReasonCode, Reason: d.Properties.ReasonString, ServerReference: d.Properties.ServerReference}
 	default:
 		return fmt.Errorf("unexpected %v from broker", h.Type)
 	}
@@ -328,16 +398,27 @@ func (c *Client) handlePublish(cn *conn, h packet.FixedHeader, body []byte) erro
 		return fmt.Errorf("bad PUBLISH: %w", err)
 	}
 	m := Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retained: p.Retain, Dup: p.Dup}
+	if c.version == packet.V5 {
+		if err := cn.resolveAlias(&p, &m); err != nil {
+			return err
+		}
+		if !p.Properties.Empty() {
+			props := p.Properties
+			props.TopicAlias = 0
+			props.Clear(packet.PropTopicAlias)
+			m.Properties = &props
+		}
+	}
 	switch p.QoS {
 	case 0:
-		c.msgs.push(m)
+		c.deliver(m)
 	case 1:
 		// Acknowledge before delivering: an application that reads the
 		// message and at once calls Disconnect must find the PUBACK
 		// already written, or a persistent session gets the message again.
 		// If the write fails the message is delivered all the same.
 		err := cn.write(&packet.Puback{PacketID: p.PacketID})
-		c.msgs.push(m)
+		c.deliver(m)
 		return ignoreLinkDown(err)
 	case 2:
 		// Deliver on the first PUBLISH of an identifier and not again until
@@ -348,7 +429,7 @@ func (c *Client) handlePublish(cn *conn, h packet.FixedHeader, body []byte) erro
 		c.sess.mu.Unlock()
 		err := cn.write(&packet.Pubrec{PacketID: p.PacketID}) // first, as for QoS 1
 		if !seen {
-			c.msgs.push(m)
+			c.deliver(m)
 		}
 		return ignoreLinkDown(err)
 	}
@@ -364,21 +445,30 @@ func ignoreLinkDown(err error) error {
 	return err
 }
 
-// handleAck advances the QoS 1 and 2 exchanges.
-func (c *Client) handleAck(cn *conn, t packet.Type, id uint16) error {
+// handleAck advances the QoS 1 and 2 exchanges. An MQTT 5.0 failure code
+// in PUBACK or PUBREC ends the exchange with an *AckError; "no matching
+// subscribers" (0x10) is a success like any other code under 0x80.
+func (c *Client) handleAck(cn *conn, t packet.Type, ack *packet.Puback) error {
+	id := ack.PacketID
 	s := c.sess
 	s.mu.Lock()
 	switch t {
 	case packet.PUBACK:
 		if p := s.lookupLocked(id, awaitPuback); p != nil {
-			s.finishLocked(p, nil)
+			s.finishLocked(p, c.ackError(p, ack))
 			s.mu.Unlock()
 			return nil
 		}
 	case packet.PUBREC:
+		if p := s.lookupLocked(id, awaitPubrec); p != nil && ack.ReasonCode.IsError() {
+			s.finishLocked(p, c.ackError(p, ack)) // refused: no PUBREL follows
+			s.mu.Unlock()
+			return nil
+		}
 		if p := s.lookupLocked(id, awaitPubrec, awaitPubcomp); p != nil {
 			// From here on only PUBREL is ever resent, never the PUBLISH.
-			p.kind, p.conn, p.sends = awaitPubcomp, cn, 1
+			s.moveLocked(p, cn)
+			p.kind, p.sends = awaitPubcomp, 1
 			s.mu.Unlock()
 			return ignoreLinkDown(cn.write(&packet.Pubrel{PacketID: id}))
 		}
@@ -400,7 +490,15 @@ func (c *Client) handleAck(cn *conn, t packet.Type, id uint16) error {
 	return nil
 }
 
-func (c *Client) completeAck(id uint16, kind pendingKind, codes []packet.ReasonCode) {
+// ackError is the error a PUBACK or PUBREC reports, nil for success.
+func (c *Client) ackError(p *pending, ack *packet.Puback) error {
+	if !ack.ReasonCode.IsError() {
+		return nil
+	}
+	return &AckError{Op: "publish", Target: p.pub.Topic, Code: ack.ReasonCode, Reason: ack.Properties.ReasonString}
+}
+
+func (c *Client) completeAck(id uint16, kind pendingKind, codes []packet.ReasonCode, reason string) {
 	s := c.sess
 	s.mu.Lock()
 	p := s.lookupLocked(id, kind)
@@ -410,6 +508,7 @@ func (c *Client) completeAck(id uint16, kind pendingKind, codes []packet.ReasonC
 		return
 	}
 	p.codes = append(p.codes[:0], codes...)
+	p.reason = reason
 	s.finishLocked(p, nil)
 	s.mu.Unlock()
 }

@@ -34,6 +34,11 @@ type BrokerOptions struct {
 	// name or password" (MQTT 5.0) or return code 5 "not authorized"
 	// (3.1.1: mochi's mapping). nil accepts anyone. The map is copied.
 	Users map[string]string
+	// Capabilities, when set, adjusts the MQTT 5.0 limits the broker
+	// grants in CONNACK (Maximum QoS, Retain Available, Maximum Packet
+	// Size, Receive Maximum, Topic Alias Maximum...) before it starts, so
+	// that a test can put a client up against a restrictive broker.
+	Capabilities func(*mqtt.Capabilities)
 }
 
 // Broker is an in-process MQTT broker (mochi-mqtt v2) speaking MQTT 3.1.1
@@ -68,14 +73,19 @@ func NewBroker(opts BrokerOptions) (*Broker, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	hook := &brokerHook{}
+	hook := &brokerHook{caps: mqtt.NewDefaultServerCapabilities()}
+	if opts.Capabilities != nil {
+		opts.Capabilities(hook.caps)
+	}
 	if opts.Users != nil {
 		hook.users = make(map[string]string, len(opts.Users))
 		for u, pw := range opts.Users {
 			hook.users[u] = pw
 		}
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger})
+	caps := *hook.caps
+	mopts := &mqtt.Options{InlineClient: true, Logger: logger, Capabilities: &caps}
+	srv := mqtt.New(mopts)
 	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("mqtttest: %w", err)
 	}
@@ -264,16 +274,41 @@ func (b *Broker) Server() *mqtt.Server { return b.srv }
 // no new connections and no wills while stopping, and dropped PUBACKs.
 type brokerHook struct {
 	mqtt.HookBase
-	users       map[string]string // nil: anyone; read-only after NewBroker
-	stopping    atomic.Bool       // set while Stop closes connections
+	users       map[string]string  // nil: anyone; read-only after NewBroker
+	caps        *mqtt.Capabilities // mochi's defaults with BrokerOptions.Capabilities applied; read-only
+	stopping    atomic.Bool        // set while Stop closes connections
 	dropPubacks atomic.Int64
 }
 
 func (h *brokerHook) ID() string { return "mqtttest" }
 
+// OnPacketEncode completes an MQTT 5.0 CONNACK with the limits set through
+// BrokerOptions.Capabilities that mochi enforces but does not announce
+// (Topic Alias Maximum, Retain Available, Maximum Packet Size and the
+// feature flags), so a client learns them as the specification intends.
+func (h *brokerHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	c := h.caps
+	if pk.FixedHeader.Type != packets.Connack || cl.Properties.ProtocolVersion != 5 || pk.ReasonCode >= 0x80 {
+		return pk
+	}
+	p := &pk.Properties
+	p.TopicAliasMaximum = c.TopicAliasMaximum
+	p.MaximumPacketSize = c.MaximumPacketSize
+	flag := func(v byte, val *byte, set *bool) {
+		if v == 0 {
+			*val, *set = 0, true
+		}
+	}
+	flag(c.RetainAvailable, &p.RetainAvailable, &p.RetainAvailableFlag)
+	flag(c.WildcardSubAvailable, &p.WildcardSubAvailable, &p.WildcardSubAvailableFlag)
+	flag(c.SubIDAvailable, &p.SubIDAvailable, &p.SubIDAvailableFlag)
+	flag(c.SharedSubAvailable, &p.SharedSubAvailable, &p.SharedSubAvailableFlag)
+	return pk
+}
+
 func (h *brokerHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnConnect, mqtt.OnPublish, mqtt.OnWill:
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnConnect, mqtt.OnPublish, mqtt.OnWill, mqtt.OnPacketEncode:
 		return true
 	}
 	return false

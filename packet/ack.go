@@ -123,14 +123,19 @@ func (p *Puback) decodeAs(t Type, flags byte, body []byte, v Version) error {
 	}
 	p.ReasonCode = Success
 	p.Properties.Reset()
+	var reasonErr error
 	if v == V5 && d.remaining() > 0 {
 		p.ReasonCode = ReasonCode(d.byte("reason code"))
-		if err := checkReason(t, p.ReasonCode); err != nil {
-			return err
-		}
+		// A code not valid for this packet is reported, but only once the
+		// rest is decoded: a lenient receiver may then go on (some
+		// brokers acknowledge a QoS 1 PUBLISH with 0x01, "granted QoS 1").
+		reasonErr = checkReason(t, p.ReasonCode)
 		if d.remaining() > 0 {
 			p.Properties.decode(&d, t)
 		}
 	}
-	return d.end()
+	if err := d.end(); err != nil {
+		return err
+	}
+	return reasonErr
 }

@@ -215,6 +215,12 @@ func (p *Properties) Clear(id PropID) {
 	}
 }
 
+// Empty reports whether p holds no property at all: nothing the encoder
+// would write and nothing a decoder read.
+func (p *Properties) Empty() bool {
+	return p.setMask() == 0 && len(p.User) == 0 && len(p.SubscriptionIDs) == 0
+}
+
 // Reset removes every property but keeps the capacity of the slices, so a
 // Properties value can be decoded into again without allocating.
 func (p *Properties) Reset() {
