@@ -59,11 +59,12 @@ func New(cfg Config) (*Client, error) {
 		ev:       newEvents(),
 		msgs:     newQueue(s.QueueLen),
 		noMsgs:   make(chan Message),
-		sess:     newSession(),
+		sess:     nil, // below: it counts into stats
 		slots:    make(chan struct{}, s.MaxInflight),
 		closing:  make(chan struct{}),
 		upCh:     make(chan struct{}),
 	}
+	c.sess = newSession(&c.stats.repubs)
 	if s.MQTTv5 {
 		c.version = packet.V5
 	}

@@ -358,6 +358,9 @@ func (c Config) settings() (*settings, error) {
 		}
 		p := cloneProperties(c.ConnectProperties)
 		s.ConnectProperties = &p
+		if _, err := (&packet.Connect{ClientID: "x", Properties: p}).AppendTo(nil, packet.V5); err != nil {
+			return nil, fmt.Errorf("mqttas: Config.ConnectProperties cannot go in CONNECT: %w", err)
+		}
 	}
 	if (c.AuthMethod == "") != (c.Auth == nil) {
 		return nil, fmt.Errorf("mqttas: Config.AuthMethod and Config.Auth go together: set both for enhanced authentication, or neither")
@@ -368,8 +371,14 @@ func (c Config) settings() (*settings, error) {
 	if c.TopicAliases && !c.MQTTv5 {
 		return nil, fmt.Errorf("mqttas: Config.TopicAliases are an MQTT 5.0 feature: set MQTTv5 too")
 	}
-	if c.Will != nil && c.Will.Properties != nil && !c.MQTTv5 {
-		return nil, fmt.Errorf("mqttas: Config.Will.Properties are MQTT 5.0 properties: set MQTTv5 too")
+	if w := s.Will; w != nil && w.Properties != nil {
+		if !c.MQTTv5 {
+			return nil, fmt.Errorf("mqttas: Config.Will.Properties are MQTT 5.0 properties: set MQTTv5 too")
+		}
+		will := &packet.Will{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Properties: *w.Properties}
+		if _, err := (&packet.Connect{ClientID: "x", Will: will}).AppendTo(nil, packet.V5); err != nil {
+			return nil, fmt.Errorf("mqttas: Config.Will.Properties cannot go in a will: %w", err)
+		}
 	}
 	switch {
 	case !s.PersistentSession:

@@ -1,6 +1,7 @@
 package mqttas
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/mqttas/mqttas/packet"
@@ -94,13 +95,29 @@ func newLink(v packet.Version, ack *packet.Connack, clientID string, keepAlive t
 	return l
 }
 
-// grants returns the publish limits of the last CONNACK: the maximum QoS
-// and whether retain is available. Before any connection, everything is.
-func (c *Client) grants() (maxQoS byte, retain bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.link.Version == 0 {
-		return 2, true
+// admitLocked fits message p to what cn's broker granted, before its
+// first send there: retain is refused where the broker has none, and the
+// QoS lowered to its Maximum QoS, as Mongoose OS's set_max_qos does. A
+// QoS 2 message lowered to 1 then awaits a PUBACK; one lowered to 0 is
+// done once written. Limits are the new connection's, not those in force
+// when Publish was called: a message waiting through an outage may meet a
+// different broker. Called with session.mu held.
+func (cn *conn) admitLocked(p *pending) error {
+	l := &cn.link
+	if l.Version != 5 || p.kind == awaitPubcomp {
+		return nil
 	}
-	return c.link.MaximumQoS, c.link.RetainAvailable
+	if p.pub.Retain && !l.RetainAvailable {
+		return fmt.Errorf("mqttas: publish to %q: %w", p.pub.Topic, ErrRetainNotSupported)
+	}
+	if p.pub.QoS > l.MaximumQoS {
+		p.pub.QoS = l.MaximumQoS
+		switch p.pub.QoS {
+		case 1:
+			p.kind = awaitPuback
+		case 0:
+			p.once = true
+		}
+	}
+	return nil
 }

@@ -39,15 +39,6 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 	if err := packet.TopicNameError(topic); err != nil {
 		return fmt.Errorf("mqttas: publish: %w", err)
 	}
-	if c.version == packet.V5 {
-		maxQoS, retainOK := c.grants()
-		if retain && !retainOK {
-			return fmt.Errorf("mqttas: publish to %q: %w", topic, ErrRetainNotSupported)
-		}
-		// Mongoose OS's set_max_qos: a broker that only takes lower QoS
-		// gets it, rather than a refusal or a disconnect (0x9B).
-		qos = min(qos, maxQoS)
-	}
 	pub := packet.Publish{Topic: topic, Payload: payload, QoS: qos, Retain: retain}
 	for _, o := range opts {
 		o(&pub)
@@ -64,6 +55,9 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 			cn, err := c.waitLink(ctx)
 			if err != nil {
 				return err
+			}
+			if retain && cn.link.Version == 5 && !cn.link.RetainAvailable {
+				return fmt.Errorf("mqttas: publish to %q: %w", topic, ErrRetainNotSupported)
 			}
 			if err := cn.write(&pub); !errors.Is(err, errLinkDown) {
 				return err // nil, or content the codec refused
@@ -97,7 +91,7 @@ func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomi
 		if size > 0 {
 			unsent.Add(-size)
 		}
-		c.sess.finish(p, err) // frees the id if the caller gave up
+		c.sess.abandon(p, err) // frees the id if the caller gave up before sending
 	}()
 	timer := time.NewTimer(c.cfg.ResponseTime)
 	defer timer.Stop()
@@ -113,7 +107,11 @@ func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomi
 			return pkt
 		})
 		if err != nil && !errors.Is(err, errLinkDown) {
+			c.sess.finish(p, err) // refused before it was written: nothing to wait for
 			return err
+		}
+		if err == nil {
+			c.sess.doneIfOnce(p)
 		}
 		if full != nil {
 			// The broker's Receive Maximum is reached: wait for one of

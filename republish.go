@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mqttas/mqttas/packet"
 )
@@ -33,6 +34,15 @@ type pending struct {
 
 	conn  *conn // the connection it was last sent on
 	sends int   // sends on that connection
+	// orphan marks a message whose Publish gave up (ctx, Close) after it
+	// was sent: nobody waits for it any more, but it keeps its identifier
+	// and its Receive Maximum slot until the broker answers, and a resumed
+	// session completes its exchange, so the broker never sees the
+	// identifier reused while it still holds the message.
+	orphan bool
+	// once is set when the broker's Maximum QoS made this a QoS 0
+	// message: it is done as soon as it is written.
+	once bool
 
 	done   chan struct{} // closed when the exchange is over
 	err    error         // its outcome, set before done is closed
@@ -45,6 +55,7 @@ type pending struct {
 // connections, which is what lets a resumed session resend with the
 // original identifiers.
 type session struct {
+	repubs *atomic.Uint64 // the client's Stats.Repubs
 	mu     sync.Mutex
 	next   uint16
 	seq    uint64
@@ -52,8 +63,8 @@ type session struct {
 	rxQoS2 map[uint16]struct{} // delivered, PUBREL not yet received
 }
 
-func newSession() *session {
-	return &session{byID: make(map[uint16]*pending), rxQoS2: make(map[uint16]struct{})}
+func newSession(repubs *atomic.Uint64) *session {
+	return &session{repubs: repubs, byID: make(map[uint16]*pending), rxQoS2: make(map[uint16]struct{})}
 }
 
 // newIDLocked returns the next identifier not in use. Callers bound the
@@ -82,19 +93,38 @@ func (s *session) add(p *pending) {
 	s.byID[p.id] = p
 }
 
-// finishLocked ends p's exchange with err and frees its identifier.
+// finishLocked ends p's exchange with err and frees its identifier, and
+// its Receive Maximum slot with it.
 func (s *session) finishLocked(p *pending, err error) {
 	if s.byID[p.id] == p {
 		delete(s.byID, p.id)
+		if p.kind <= awaitPubcomp && p.conn != nil {
+			p.conn.releaseLocked()
+		}
 	}
 	select {
 	case <-p.done:
 	default:
 		p.err = err
 		close(p.done)
-		if p.kind <= awaitPubcomp && p.conn != nil {
-			p.conn.releaseLocked()
-		}
+	}
+}
+
+// abandon ends the wait on p with err, for a caller that gives up. A
+// message already sent becomes an orphan instead of being forgotten.
+func (s *session) abandon(p *pending, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID[p.id] != p || p.conn == nil || p.kind > awaitPubcomp {
+		s.finishLocked(p, err)
+		return
+	}
+	p.orphan = true
+	select {
+	case <-p.done:
+	default:
+		p.err = err
+		close(p.done)
 	}
 }
 
@@ -196,8 +226,9 @@ func (p *pending) packetLocked(dup bool) packet.Packet {
 		return p.uns
 	}
 	pub := p.pub
-	pub.PacketID = p.id
-	pub.Dup = dup
+	if pub.QoS > 0 {
+		pub.PacketID, pub.Dup = p.id, dup
+	}
 	return &pub
 }
 
@@ -224,8 +255,16 @@ func (c *Client) resendAll(cn *conn) error {
 				s.finishLocked(p, nil)
 				return nil
 			}
+			if p.orphan && !cn.sessionPresent {
+				s.finishLocked(p, nil) // given up on, and forgotten by the broker
+				return nil
+			}
 			if full, _ := cn.fullLocked(); full {
 				return nil // its own Publish sends it when a slot frees
+			}
+			if err := cn.admitLocked(p); err != nil {
+				s.finishLocked(p, err)
+				return nil
 			}
 			if !cn.sessionPresent {
 				delete(s.byID, p.id)
@@ -234,15 +273,11 @@ func (c *Client) resendAll(cn *conn) error {
 			}
 			// A message published during the outage was never sent: this is
 			// its first transmission, not a resend, so no DUP and no repub.
-			first := p.conn == nil
-			s.moveLocked(p, cn)
-			p.sends = 1
-			if first {
-				return p.packetLocked(false)
-			}
-			c.stats.repubs.Add(1)
-			return p.packetLocked(cn.sessionPresent && p.kind != awaitPubcomp)
+			return s.sendLocked(p, cn)
 		})
+		if err == nil {
+			s.doneIfOnce(p)
+		}
 		if errors.Is(err, ErrPacketTooLarge) {
 			// The new broker's limit is below this message: it can never
 			// be sent there, and must not hold up the rest.
@@ -269,10 +304,36 @@ func (s *session) claimSend(p *pending, cn *conn) (packet.Packet, <-chan struct{
 		if full, freed := cn.fullLocked(); full {
 			return nil, freed
 		}
+		if err := cn.admitLocked(p); err != nil {
+			s.finishLocked(p, err)
+			return nil, nil
+		}
 	}
+	return s.sendLocked(p, cn), nil
+}
+
+// sendLocked is p's first send on cn: a first transmission, or a resend
+// of a message sent on an earlier connection (DUP when the broker kept the
+// session, and counted in Stats.Repubs either way).
+func (s *session) sendLocked(p *pending, cn *conn) packet.Packet {
+	resend := p.conn != nil
 	s.moveLocked(p, cn)
 	p.sends = 1
-	return p.packetLocked(false), nil
+	if !resend || p.kind > awaitPubcomp {
+		return p.packetLocked(false)
+	}
+	s.repubs.Add(1)
+	return p.packetLocked(cn.sessionPresent && p.kind != awaitPubcomp)
+}
+
+// doneIfOnce ends a message the broker's Maximum QoS turned into QoS 0,
+// once it has been written.
+func (s *session) doneIfOnce(p *pending) {
+	s.mu.Lock()
+	if p.once && p.conn != nil {
+		s.finishLocked(p, nil)
+	}
+	s.mu.Unlock()
 }
 
 // resend is the caller's retry on a live link after ResponseTime without an

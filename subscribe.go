@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/mqttas/mqttas/packet"
 )
@@ -127,8 +128,22 @@ func (c *Client) checkSubscription(s subscription) error {
 	if _, _, shared := packet.ParseShared(s.Filter); shared && s.NoLocal {
 		return fmt.Errorf("mqttas: subscribe to %q: No Local is not allowed on a shared subscription", s.Filter)
 	}
-	if l := c.Link(); s.id != 0 && l.Version == 5 && !l.SubscriptionIDAvailable {
+	c.mu.Lock()
+	l := &c.link
+	idOK, wildOK, sharedOK := l.SubscriptionIDAvailable, l.WildcardSubAvailable, l.SharedSubAvailable
+	known := l.Version == 5
+	c.mu.Unlock()
+	if !known {
+		return nil
+	}
+	_, _, shared := packet.ParseShared(s.Filter)
+	switch {
+	case s.id != 0 && !idOK:
 		return fmt.Errorf("mqttas: subscribe to %q: %w", s.Filter, ErrSubscriptionIDsNotSupported)
+	case !wildOK && strings.ContainsAny(s.Filter, "+#"):
+		return fmt.Errorf("mqttas: subscribe to %q: the broker does not support wildcard subscriptions (CONNACK Wildcard Subscription Available 0)", s.Filter)
+	case !sharedOK && shared:
+		return fmt.Errorf("mqttas: subscribe to %q: the broker does not support shared subscriptions (CONNACK Shared Subscription Available 0)", s.Filter)
 	}
 	return nil
 }

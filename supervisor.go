@@ -76,12 +76,12 @@ func (c *Client) firstConnect(ctx context.Context) (*conn, int, error) {
 		if err == nil {
 			return cn, d.srv, nil
 		}
-		if !c.cfg.ConnectRetry || ctx.Err() != nil {
+		if !c.cfg.ConnectRetry || ctx.Err() != nil || pointless(err) {
 			return nil, 0, err
 		}
 		c.log.Warn("mqttas: connect failed, retrying", "server", c.cfg.servers[d.srv], "err", err)
 		if !d.next(ctx) {
-			return nil, 0, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+			return nil, 0, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
 		}
 	}
 }
@@ -402,10 +402,10 @@ func (c *Client) handlePublish(cn *conn, h packet.FixedHeader, body []byte) erro
 		if err := cn.resolveAlias(&p, &m); err != nil {
 			return err
 		}
+		p.Properties.TopicAlias = 0
+		p.Properties.Clear(packet.PropTopicAlias)
 		if !p.Properties.Empty() {
 			props := p.Properties
-			props.TopicAlias = 0
-			props.Clear(packet.PropTopicAlias)
 			m.Properties = &props
 		}
 	}
