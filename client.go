@@ -40,6 +40,7 @@ type Client struct {
 	link      Link           // of the current or last connection
 	clientID  string         // as configured, or as an MQTT 5.0 broker assigned it
 	lastErr   error          // why the last connection or attempt ended
+	redirect  *server        // a Server Reference to try next, once
 	supDone   chan struct{}  // closed when the supervisor exits; nil until Connect succeeds
 	closeOnce sync.Once
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -79,6 +80,7 @@ func (c *Client) firstConnect(ctx context.Context) (*conn, int, error) {
 		if !c.cfg.ConnectRetry || ctx.Err() != nil || pointless(err) {
 			return nil, 0, err
 		}
+		c.failed(err)
 		c.log.Warn("mqttas: connect failed, retrying", "server", c.cfg.servers[d.srv], "err", err)
 		if !d.next(ctx) {
 			return nil, 0, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
@@ -90,6 +92,11 @@ func (c *Client) firstConnect(ctx context.Context) (*conn, int, error) {
 // clean_init rule.
 func (c *Client) connectOnce(ctx context.Context, srv int, first bool) (*conn, error) {
 	s := c.cfg.servers[srv]
+	c.mu.Lock()
+	if r := c.redirect; r != nil {
+		s, c.redirect = *r, nil // one attempt; afterwards the configured servers again
+	}
+	c.mu.Unlock()
 	if !c.cfg.PersistentSession {
 		return c.dial(ctx, s, true)
 	}
@@ -150,9 +157,7 @@ func (c *Client) supervise(cn *conn, srv int) {
 			if c.stopping.Load() {
 				return
 			}
-			c.mu.Lock()
-			c.lastErr = err
-			c.mu.Unlock()
+			c.failed(err)
 			if pointless(err) {
 				c.log.Error("mqttas: the broker refuses this client for good; closing", "server", c.cfg.servers[d.srv], "err", err)
 				go c.Close() // Close waits for this goroutine to return
@@ -216,6 +221,39 @@ func pointless(err error) bool {
 	return errors.As(err, &de) && de.Code == packet.SessionTakenOver
 }
 
+// failed records why a connection or an attempt ended. When the broker
+// named another server (MQTT 5.0 Use Another Server or Server Moved, with
+// a Server Reference), the next attempt goes there.
+func (c *Client) failed(err error) {
+	var ref string
+	var code packet.ReasonCode
+	var ce *ConnectError
+	var de *DisconnectError
+	switch {
+	case errors.As(err, &ce):
+		ref, code = ce.ServerReference, ce.Code
+	case errors.As(err, &de):
+		ref, code = de.ServerReference, de.Code
+	}
+	var redirect *server
+	if ref != "" && (code == packet.UseAnotherServer || code == packet.ServerMoved) {
+		// A reference may list several servers; the first is tried.
+		first, _, _ := strings.Cut(strings.TrimSpace(ref), " ")
+		if s, perr := parseServer("ServerReference", first, c.cfg.TLS != nil); perr == nil {
+			redirect = &s
+			c.log.Info("mqttas: the broker points to another server", "server", s, "code", code)
+		} else {
+			c.log.Warn("mqttas: ignoring an unusable Server Reference", "reference", ref, "err", perr)
+		}
+	}
+	c.mu.Lock()
+	c.lastErr = err
+	if redirect != nil {
+		c.redirect = redirect
+	}
+	c.mu.Unlock()
+}
+
 // LastError returns why the last connection, or the last attempt to make
 // one, ended: a *DisconnectError when an MQTT 5.0 broker said why, a
 // *ConnectError for a refusal, a timeout or a network error. nil until
@@ -252,9 +290,7 @@ func (c *Client) goDown(cn *conn) {
 		return
 	}
 	c.stats.outages.Add(1)
-	c.mu.Lock()
-	c.lastErr = cn.cause
-	c.mu.Unlock()
+	c.failed(cn.cause)
 	c.log.Warn("mqttas: connection lost", "server", cn.srv, "cause", cn.cause,
 		"up_for", time.Since(cn.started).Round(time.Millisecond))
 	signal(c.ev.down)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mqttas/mqttas"
+	"github.com/mqttas/mqttas/mqtttest"
 	"github.com/mqttas/mqttas/packet"
 )
 
@@ -220,13 +221,15 @@ func TestV5RefusedForGoodOnReconnect(t *testing.T) {
 // LastError, and the client reconnects; 0x9C (use another server) matches
 // ErrUseAnotherServer and carries the Server Reference.
 func TestV5ServerDisconnect(t *testing.T) {
+	// The other server a Use Another Server points to.
+	other := mqtttest.StartBroker(t)
 	for _, tc := range []struct {
 		code     packet.ReasonCode
 		ref      string
 		sentinel error
 	}{
 		{packet.ServerShuttingDown, "", nil},
-		{packet.UseAnotherServer, "b2.example:1883", mqttas.ErrUseAnotherServer},
+		{packet.UseAnotherServer, other.Addr(), mqttas.ErrUseAnotherServer},
 	} {
 		f := v5StartFake(t, func(fc *v5Conn) {
 			if !fc.awaitGo(nil) {
@@ -261,6 +264,11 @@ func TestV5ServerDisconnect(t *testing.T) {
 		if st := c.Stats(); st.Outages != 1 || st.Reconnects != 1 {
 			t.Errorf("stats %+v: want one outage and one reconnect", st)
 		}
+		// The reconnect went where the broker pointed: the other server.
+		if want := tc.ref != ""; (other.Clients() == 1) != want {
+			t.Errorf("DISCONNECT %v with reference %q: the other server has %d clients", tc.code, tc.ref, other.Clients())
+		}
+		c.Close()
 	}
 }
 
