@@ -64,6 +64,7 @@ func runDemo(ctx, hurry context.Context, o options, stdout, logTo io.Writer) (su
 		// mqtt_as's clean_init=True, clean=False when -persistent: a fresh
 		// session at start, kept through every outage after that.
 		PersistentSession: o.persist,
+		MQTTv5:            o.mqttv5,
 	}
 	if logTo != nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))

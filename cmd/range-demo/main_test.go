@@ -130,7 +130,7 @@ func checkReport(t *testing.T, path string, s summaryJSON) {
 
 // The default text output is mqtt_as's.
 func TestTextOutput(t *testing.T) {
-	r := runCmd(t, "-link", "good", "-duration", "1500ms", "-interval", "100ms")
+	r := runCmd(t, "-link", "good", "-duration", "1500ms", "-interval", "100ms", "-mqttv5")
 	if r.code != 0 {
 		t.Fatalf("exit status %d", r.code)
 	}

@@ -34,6 +34,7 @@ type options struct {
 	report   string // HTML report path, "" for none
 	verbose  bool
 	persist  bool
+	mqttv5   bool
 }
 
 // errUsage marks errors that are the caller's command line, so that the
@@ -75,6 +76,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: run until Ctrl-C)")
 	fs.BoolVar(&o.pcSide, "pc", true, "run the PC side in-process: publish to foo_topic and watch shed, which counts lost messages")
 	fs.BoolVar(&o.json, "json", false, "publish JSON payloads and print JSON lines instead of mqtt_as's text")
+	fs.BoolVar(&o.mqttv5, "mqttv5", false, "speak MQTT 5.0 instead of 3.1.1 (mqtt_as's mqttv5)")
 	fs.BoolVar(&o.persist, "persistent", false, "keep the session across outages (clean session off), so messages to foo_topic sent while the device is offline still arrive")
 	fs.BoolVar(&o.verbose, "v", false, "log the client's connects, outages and resends to stderr")
 	fs.StringVar(&o.report, "report", "", "write a self-contained HTML `file` with the run's timeline when it ends")
