@@ -42,7 +42,11 @@ type Config struct {
 
 	// ClientID identifies the session. Empty: an ID is generated, once, and
 	// kept for the Client's life so a persistent session can resume
-	// ("mqttas" and 16 hex digits, which every 3.1.1 broker accepts).
+	// ("mqttas" and 16 hex digits, which every 3.1.1 broker accepts). With
+	// MQTTv5 an empty ClientID is sent empty instead, and the broker
+	// assigns one (Link().ClientID), which the client keeps for every
+	// later connection; set ClientID for ResumeOnStart, since a new run
+	// would be assigned a new one.
 	ClientID string
 	User     string
 	Password string // never logged
@@ -269,7 +273,7 @@ func (c Config) settings() (*settings, error) {
 	if c.TLS != nil {
 		s.TLS = c.TLS.Clone()
 	}
-	if s.ClientID == "" {
+	if s.ClientID == "" && !c.MQTTv5 {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		// Letters and digits only, at most 23 of them: the identifiers

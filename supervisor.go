@@ -107,6 +107,9 @@ func (c *Client) connectOnce(ctx context.Context, srv int, first bool) (*conn, e
 		}
 		cn.write(&packet.Disconnect{})
 		cn.nc.Close()
+		c.mu.Lock()
+		c.clientID = cn.link.ClientID // an assigned one, for the session to come
+		c.mu.Unlock()
 	}
 	return c.dial(ctx, s, false)
 }

@@ -6,6 +6,7 @@ package mqttas_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -60,8 +61,8 @@ func TestV5ServerKeepAliveAndAssignedID(t *testing.T) {
 	})
 	c := v5Connect(t, f.addr(), mqttas.Config{}) // KeepAlive 60 s, PingInterval 15 s
 	first := <-ids
-	if first.KeepAlive != 60 || first.ClientID == "" {
-		t.Errorf("first CONNECT: keep-alive %d, id %q; want 60 and the generated id", first.KeepAlive, first.ClientID)
+	if first.KeepAlive != 60 || first.ClientID != "" {
+		t.Errorf("first CONNECT: keep-alive %d, id %q; want 60 and an empty id for the broker to assign", first.KeepAlive, first.ClientID)
 	}
 	l := c.Link()
 	if l.KeepAlive != 2*time.Second || l.ClientID != "assigned-1" || l.Properties.AssignedClientID != "assigned-1" ||
@@ -270,5 +271,40 @@ func TestV5SessionExpiryShortenedByBroker(t *testing.T) {
 	c := v5Connect(t, b.Addr(), mqttas.Config{PersistentSession: true, SessionExpiry: time.Hour})
 	if got := c.Link().SessionExpiry; got != 30*time.Second {
 		t.Errorf("Link().SessionExpiry = %v, want the broker's 30s", got)
+	}
+}
+
+// TestV5AssignedClientID: with MQTTv5 and no ClientID the client sends an
+// empty identifier, the broker assigns one, and the client keeps it for
+// every later connection, the clean_init pair included.
+func TestV5AssignedClientID(t *testing.T) {
+	for _, persistent := range []bool{false, true} {
+		b := mqtttest.StartBroker(t)
+		proxy := mqtttest.StartProxy(t, b.Addr())
+		w := newV5Wire()
+		proxy.Rule(mqtttest.ToBroker, w.rule(mqtttest.ToBroker))
+		c := v5Connect(t, proxy.Addr(), mqttas.Config{PersistentSession: persistent})
+		id := c.Link().ClientID
+		if id == "" {
+			t.Fatalf("persistent=%v: Link().ClientID empty: the broker's assigned identifier was not kept", persistent)
+		}
+		proxy.Reset()
+		fxWaitDown(t, c, 3*time.Second)
+		fxWaitUp(t, c, 3*time.Second)
+		var got []string
+		for _, cp := range w.connects() {
+			got = append(got, cp.ClientID)
+		}
+		want := []string{"", id} // the empty request, then the assigned one
+		if persistent {
+			want = []string{"", id, id} // clean_init: clean, then the session
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("persistent=%v: CONNECT client identifiers %q, want %q", persistent, got, want)
+		}
+		if c.Link().ClientID != id {
+			t.Errorf("persistent=%v: identifier changed from %q to %q", persistent, id, c.Link().ClientID)
+		}
+		c.Close()
 	}
 }
