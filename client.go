@@ -65,7 +65,7 @@ func New(cfg Config) (*Client, error) {
 		closing:  make(chan struct{}),
 		upCh:     make(chan struct{}),
 	}
-	c.sess = newSession(&c.stats.repubs)
+	c.sess = newSession(&c.stats.repubs, s.MaxInflight)
 	if s.MQTTv5 {
 		c.version = packet.V5
 	}

@@ -362,6 +362,9 @@ func (c Config) settings() (*settings, error) {
 		}
 		p := cloneProperties(c.ConnectProperties)
 		s.ConnectProperties = &p
+		if p.AuthMethod != "" || len(p.AuthData) > 0 {
+			return nil, fmt.Errorf("mqttas: Config.ConnectProperties: set enhanced authentication with Config.AuthMethod and Config.Auth, which answer the broker's AUTH packets")
+		}
 		if _, err := (&packet.Connect{ClientID: "x", Properties: p}).AppendTo(nil, packet.V5); err != nil {
 			return nil, fmt.Errorf("mqttas: Config.ConnectProperties cannot go in CONNECT: %w", err)
 		}

@@ -70,7 +70,10 @@
 //   - a broker's DISCONNECT is reported by LastError as a *DisconnectError
 //     before the client reconnects, unless reconnecting is pointless
 //     (another client took the session over, or a reconnect is refused as
-//     banned), in which case the client closes itself;
+//     banned or for a bad authentication method), in which case the client
+//     closes itself; a Server Reference with Use Another Server or Server
+//     Moved sends the next attempt there;
+//   - an empty ClientID is left to the broker to assign, and kept;
 //   - Request and Respond do request/response over a response topic with
 //     correlation data; Config.Auth and Reauthenticate do enhanced
 //     authentication.

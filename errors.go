@@ -19,8 +19,8 @@ var (
 	// succeeded first.
 	ErrNotConnected = errors.New("mqttas: Connect has not succeeded yet")
 
-	// ErrNotAuthorized: the broker refused the connection or the
-	// subscription for lack of authorization.
+	// ErrNotAuthorized: the broker refused the connection, a subscription
+	// or (MQTT 5.0) a publish for lack of authorization.
 	ErrNotAuthorized = errors.New("mqttas: not authorized")
 	// ErrBadCredentials: the broker refused the user name or password.
 	ErrBadCredentials = errors.New("mqttas: bad user name or password")

@@ -55,16 +55,18 @@ type pending struct {
 // connections, which is what lets a resumed session resend with the
 // original identifiers.
 type session struct {
-	repubs *atomic.Uint64 // the client's Stats.Repubs
-	mu     sync.Mutex
+	repubs     *atomic.Uint64 // the client's Stats.Repubs
+	maxOrphans int            // MaxInflight: orphans never crowd out the identifier space
+	mu         sync.Mutex
+	orphans    int
 	next   uint16
 	seq    uint64
 	byID   map[uint16]*pending
 	rxQoS2 map[uint16]struct{} // delivered, PUBREL not yet received
 }
 
-func newSession(repubs *atomic.Uint64) *session {
-	return &session{repubs: repubs, byID: make(map[uint16]*pending), rxQoS2: make(map[uint16]struct{})}
+func newSession(repubs *atomic.Uint64, maxOrphans int) *session {
+	return &session{repubs: repubs, maxOrphans: maxOrphans, byID: make(map[uint16]*pending), rxQoS2: make(map[uint16]struct{})}
 }
 
 // newIDLocked returns the next identifier not in use. Callers bound the
@@ -101,6 +103,9 @@ func (s *session) finishLocked(p *pending, err error) {
 		if p.kind <= awaitPubcomp && p.conn != nil {
 			p.conn.releaseLocked()
 		}
+		if p.orphan {
+			s.orphans--
+		}
 	}
 	select {
 	case <-p.done:
@@ -115,11 +120,14 @@ func (s *session) finishLocked(p *pending, err error) {
 func (s *session) abandon(p *pending, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.byID[p.id] != p || p.conn == nil || p.kind > awaitPubcomp {
+	if s.byID[p.id] != p || p.conn == nil || p.kind > awaitPubcomp || s.orphans >= s.maxOrphans {
+		// Never sent, not a message, or too many orphans already: a
+		// broker that never answers must not exhaust the identifiers.
 		s.finishLocked(p, err)
 		return
 	}
 	p.orphan = true
+	s.orphans++
 	select {
 	case <-p.done:
 	default:

@@ -89,8 +89,16 @@ func (c *Client) responseTopic(ctx context.Context) (string, error) {
 		return t, nil
 	}
 	c.mu.Lock()
-	t = "mqttas/response/" + c.clientID
+	id := c.clientID
 	c.mu.Unlock()
+	if id == "" {
+		// A broker that took an empty identifier without assigning one:
+		// the topic must still be this client's alone.
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = fmt.Sprintf("%x", b)
+	}
+	t = "mqttas/response/" + id
 	if err := c.Subscribe(ctx, t, 1); err != nil {
 		return "", fmt.Errorf("mqttas: Request: subscribe to the response topic: %w", err)
 	}

@@ -242,7 +242,9 @@ func (c *Client) failed(err error) {
 	if ref != "" && (code == packet.UseAnotherServer || code == packet.ServerMoved) {
 		// A reference may list several servers; the first is tried.
 		first, _, _ := strings.Cut(strings.TrimSpace(ref), " ")
-		if s, perr := parseServer("ServerReference", first, c.cfg.TLS != nil); perr == nil {
+		// A reference without a scheme keeps the transport in use: TLS if
+		// the configured server is TLS, however that was asked for.
+		if s, perr := parseServer("ServerReference", first, c.cfg.servers[0].tls); perr == nil {
 			redirect = &s
 			c.log.Info("mqttas: the broker points to another server", "server", s, "code", code)
 		} else {
@@ -261,8 +263,8 @@ func (c *Client) failed(err error) {
 // one, ended: a *DisconnectError when an MQTT 5.0 broker said why, a
 // *ConnectError for a refusal, a timeout or a network error. nil until
 // something has failed. When the client has closed itself because the
-// broker refuses it for good (banned, another client took the session
-// over), this is the reason.
+// broker refuses it for good (banned, a bad authentication method, another
+// client took the session over), this is the reason.
 func (c *Client) LastError() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

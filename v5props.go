@@ -22,8 +22,9 @@ type UserProperty = packet.UserProperty
 type PublishOption func(*packet.Publish)
 
 // WithProperties sends the message with MQTT 5.0 properties p. They are
-// copied, so p may be reused at once. On a 3.1.1 connection they are not
-// sent. The client manages Topic Alias itself: a value set here is ignored.
+// copied, so p may be reused at once. Without Config.MQTTv5, Publish
+// refuses them. The client manages Topic Alias itself: a value set here is
+// ignored.
 func WithProperties(p *Properties) PublishOption {
 	cp := cloneProperties(p)
 	cp.TopicAlias = 0
