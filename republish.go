@@ -59,10 +59,10 @@ type session struct {
 	maxOrphans int            // MaxInflight: orphans never crowd out the identifier space
 	mu         sync.Mutex
 	orphans    int
-	next   uint16
-	seq    uint64
-	byID   map[uint16]*pending
-	rxQoS2 map[uint16]struct{} // delivered, PUBREL not yet received
+	next       uint16
+	seq        uint64
+	byID       map[uint16]*pending
+	rxQoS2     map[uint16]struct{} // delivered, PUBREL not yet received
 }
 
 func newSession(repubs *atomic.Uint64, maxOrphans int) *session {
