@@ -284,6 +284,16 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 	}
 	nc.SetDeadline(time.Time{})
 	cn.sessionPresent = ack.SessionPresent
+	if clean && ack.SessionPresent {
+		// The specification has the broker answer a clean start with no
+		// session, and the client hang up if it does not. Hanging up on a
+		// broker that always does it would loop forever; believing it would
+		// skip restoring the subscriptions. The client asked for nothing to
+		// be kept, so it proceeds as if nothing was.
+		c.log.Warn("mqttas: broker claims a session after a clean start; restoring subscriptions anyway", "server", srv)
+		cn.sessionPresent = false
+		ack.SessionPresent = false
+	}
 	c.mu.Lock()
 	id := c.clientID
 	c.mu.Unlock()
