@@ -108,8 +108,11 @@ func simulateLink(ctx context.Context, p linkProfile, px *mqtttest.Proxy, r *ran
 		case k < p.wOutage:
 			d := p.outage.draw(r)
 			onFault("out-of-range", d, fmt.Sprintf("out of range for %v: silence, and no new connections", d.Round(100*time.Millisecond)))
+			// Stalled, not discarded: out of range, TCP holds on to what it
+			// could not deliver and retransmits it if the link comes back
+			// before a side gives up, so no byte goes missing mid-stream.
 			px.Refuse(true)
-			px.Blackhole(mqtttest.Both)
+			px.StopReading(mqtttest.Both)
 			ok := sleepCtx(ctx, d)
 			calm()
 			if !ok {
