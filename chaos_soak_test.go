@@ -27,10 +27,10 @@ import (
 )
 
 // chaosScaleEnv multiplies the soak's message counts. The default run is
-// 20,000 QoS 1 and 4,000 QoS 2 messages each way (2,000 and 400 with
-// -short); MQTTAS_SOAK_SCALE=5 is the full run, 100,000 and 20,000 each
-// way (give go test a -timeout to match: the run's bound is 3 minutes per
-// unit of scale).
+// the full one, 100,000 QoS 1 and 20,000 QoS 2 messages each way (about a
+// minute under -race on two cores; 2,000 and 400 with -short); a scale
+// of 10 runs ten times as many (give go test a -timeout to match: the
+// run's bound is 10 minutes per unit of scale).
 const (
 	chaosScaleEnv = "MQTTAS_SOAK_SCALE"
 	chaosSeedEnv  = "MQTTAS_SOAK_SEED" // replays a run's fault sequence
@@ -66,7 +66,7 @@ type chaosSide struct {
 func chaosTopic(from string, qos byte) string { return "chaos/" + from + "/" + strconv.Itoa(int(qos)) }
 
 func TestChaosSoak(t *testing.T) {
-	n1, n2 := 20000, 4000
+	n1, n2 := 100000, 20000
 	if testing.Short() {
 		n1, n2 = 2000, 400
 	}
@@ -88,8 +88,8 @@ func TestChaosSoak(t *testing.T) {
 		seed = v
 	}
 	t.Logf("chaos soak: %d QoS 1 + %d QoS 2 messages each way, fault seed %d (%s=%d replays it)", n1, n2, seed, chaosSeedEnv, seed)
-	// The whole run is bounded: three minutes at the default scale.
-	bound := time.Duration(float64(3*time.Minute) * max(scale, 1))
+	// The whole run is bounded: ten minutes at the default scale.
+	bound := time.Duration(float64(10*time.Minute) * max(scale, 1))
 	runCtx, cancelRun := context.WithTimeout(context.Background(), bound)
 	defer cancelRun()
 
