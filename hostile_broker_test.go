@@ -143,48 +143,14 @@ func (hc *hbConn) raw(b []byte) error {
 // accept reads the CONNECT and answers it with ack, or with a plain
 // success when ack is nil.
 func (hc *hbConn) accept(ack *packet.Connack) (*packet.Connect, error) {
-	p, err := hc.next()
-	if err != nil {
-		return nil, err
-	}
-	c, ok := p.(*packet.Connect)
-	if !ok {
-		return nil, fmt.Errorf("hostile broker: first packet %v, want CONNECT", p.Type())
-	}
-	if ack == nil {
-		ack = &packet.Connack{}
-	}
-	return c, hc.send(ack)
+	return acceptConnect(hc.next, hc.send, ack)
 }
 
 // answer gives p the reply an obliging broker would. It reports false when
 // the connection should end.
 func (hc *hbConn) answer(p packet.Packet) bool {
-	var reply packet.Packet
-	switch p := p.(type) {
-	case *packet.Pingreq:
-		reply = &packet.Pingresp{}
-	case *packet.Subscribe:
-		codes := make([]packet.ReasonCode, len(p.Subscriptions))
-		for i, s := range p.Subscriptions {
-			codes[i] = packet.ReasonCode(s.QoS)
-		}
-		reply = &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}
-	case *packet.Unsubscribe:
-		reply = &packet.Unsuback{PacketID: p.PacketID, ReasonCodes: make([]packet.ReasonCode, len(p.Filters))}
-	case *packet.Publish:
-		switch p.QoS {
-		case 1:
-			reply = &packet.Puback{PacketID: p.PacketID}
-		case 2:
-			reply = &packet.Pubrec{PacketID: p.PacketID}
-		}
-	case *packet.Pubrel:
-		reply = &packet.Pubcomp{PacketID: p.PacketID}
-	case *packet.Disconnect:
-		return false
-	}
-	return reply == nil || hc.send(reply) == nil
+	reply, ok := obligingReply(p)
+	return ok && (reply == nil || hc.send(reply) == nil)
 }
 
 // serveRest answers like a broker until the connection ends.

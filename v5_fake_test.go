@@ -110,25 +110,39 @@ func (fc *v5Conn) send(p packet.Packet) error {
 // accept reads the CONNECT and answers it with ack, or with a plain
 // success when ack is nil.
 func (fc *v5Conn) accept(ack *packet.Connack) (*packet.Connect, error) {
-	p, err := fc.next()
-	if err != nil {
-		return nil, err
-	}
-	c, ok := p.(*packet.Connect)
-	if !ok {
-		return nil, fmt.Errorf("fake broker: first packet %v, want CONNECT", p.Type())
-	}
-	if ack == nil {
-		ack = &packet.Connack{}
-	}
-	return c, fc.send(ack)
+	return acceptConnect(fc.next, fc.send, ack)
 }
 
 // answer gives p the reply an obliging broker would: PINGRESP, a SUBACK
 // granting what was asked, UNSUBACK, PUBACK or PUBREC, PUBCOMP. It reports
 // false when the connection should end (DISCONNECT, a failed write).
 func (fc *v5Conn) answer(p packet.Packet) bool {
-	var reply packet.Packet
+	reply, ok := obligingReply(p)
+	return ok && (reply == nil || fc.send(reply) == nil)
+}
+
+// acceptConnect is the scripted brokers' CONNECT: it reads the first
+// packet with next, which must be CONNECT, and answers it with ack, or a
+// plain success when ack is nil.
+func acceptConnect(next func() (packet.Packet, error), send func(packet.Packet) error, ack *packet.Connack) (*packet.Connect, error) {
+	p, err := next()
+	if err != nil {
+		return nil, err
+	}
+	c, ok := p.(*packet.Connect)
+	if !ok {
+		return nil, fmt.Errorf("scripted broker: first packet %v, want CONNECT", p.Type())
+	}
+	if ack == nil {
+		ack = &packet.Connack{}
+	}
+	return c, send(ack)
+}
+
+// obligingReply is what an obliging broker answers to p: PINGRESP, a
+// SUBACK granting what was asked, UNSUBACK, PUBACK or PUBREC, PUBCOMP; nil
+// for nothing. ok is false when the connection should end (DISCONNECT).
+func obligingReply(p packet.Packet) (reply packet.Packet, ok bool) {
 	switch p := p.(type) {
 	case *packet.Pingreq:
 		reply = &packet.Pingresp{}
@@ -150,9 +164,9 @@ func (fc *v5Conn) answer(p packet.Packet) bool {
 	case *packet.Pubrel:
 		reply = &packet.Pubcomp{PacketID: p.PacketID}
 	case *packet.Disconnect:
-		return false
+		return nil, false
 	}
-	return reply == nil || fc.send(reply) == nil
+	return reply, true
 }
 
 // stream reads packets on a goroutine of its own and hands them over on
