@@ -39,23 +39,25 @@ func (cn *conn) resolveAlias(p *packet.Publish, m *Message) error {
 	return nil
 }
 
-// aliasLocked returns pub as it goes on the wire with outgoing topic
+// aliasLocked works out how pub goes on the wire with outgoing topic
 // aliases: with its alias instead of its topic when it has one, or with a
-// new alias next to its topic while the broker's maximum allows; then it
-// also returns the new alias, which the caller records only once the
-// PUBLISH that defines it has been written. pub itself is not changed: a
-// resend on a later connection starts afresh. Called with wmu held.
-func (cn *conn) aliasLocked(pub *packet.Publish) (*packet.Publish, uint16) {
-	out := *pub
+// new alias next to its topic while the broker's maximum allows. When
+// either applies it fills out with the packet to send, reports true, and
+// returns any new alias, which the caller records once the PUBLISH that
+// defines it is queued. pub itself is not changed: a resend on a later
+// connection starts afresh. Called with the write lock held.
+func (cn *conn) aliasLocked(pub, out *packet.Publish) (bool, uint16) {
 	if a, ok := cn.outAliases[pub.Topic]; ok {
+		*out = *pub
 		out.Topic = ""
 		out.Properties.TopicAlias = a
-		return &out, 0
+		return true, 0
 	}
 	if len(cn.outAliases) >= int(cn.link.TopicAliasMaximum) {
-		return pub, 0
+		return false, 0
 	}
 	a := uint16(len(cn.outAliases) + 1)
+	*out = *pub
 	out.Properties.TopicAlias = a
-	return &out, a
+	return true, a
 }

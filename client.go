@@ -224,11 +224,7 @@ func (c *Client) Close() error {
 		if supDone != nil {
 			<-supDone
 		}
-		c.sess.mu.Lock()
-		for _, p := range c.sess.byID {
-			c.sess.finishLocked(p, ErrClosed)
-		}
-		c.sess.mu.Unlock()
+		c.sess.closeAll(ErrClosed)
 		close(c.msgs.ch)
 		close(c.noMsgs)
 		close(c.ev.up)

@@ -130,7 +130,10 @@ type Config struct {
 	// run from 0.75×ReconnectMin to 1.25×ReconnectMax. A connection that stays up for
 	// one keep-alive round (PingInterval + ResponseTime) proves the link: the
 	// backoff starts again from ReconnectMin, and the first attempt after
-	// its loss is made at once.
+	// its loss is made at once. A dial the broker's host refuses outright
+	// (nothing listening: the broker is restarting) does not grow the delay:
+	// it is retried within 0.75–1×ReconnectMin, so the client is back within
+	// ReconnectMin of the broker's return, however long the restart took.
 	ReconnectMin time.Duration
 	ReconnectMax time.Duration
 

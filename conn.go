@@ -40,14 +40,12 @@ type conn struct {
 	// aliases maps the broker's MQTT 5.0 topic aliases to topics; the
 	// reader alone uses it, and it lives and dies with the connection.
 	aliases map[uint16]string
-	// outAliases are the client's own, guarded by wmu: assigned as
-	// PUBLISHes are written, so the broker learns each before its use.
+	// outAliases are the client's own, guarded by w.mu: assigned as
+	// PUBLISHes are queued, so the broker learns each before its use.
 	outAliases map[string]uint16
 
-	// wmu makes each packet one whole Write: it guards wbuf and the socket's
-	// write side.
-	wmu  sync.Mutex
-	wbuf []byte
+	// w is the write side; outAliases are guarded by its lock.
+	w writer
 
 	// Times since c.epoch, in nanoseconds, of the last byte read and the
 	// last packet written; the pinger works from them.
@@ -108,68 +106,6 @@ func (r rxCounter) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// write sends one packet whole, within ResponseTime. An encoding error is
-// returned as it is and leaves the link alone; a write error kills the link
-// and is returned wrapped in errLinkDown.
-func (cn *conn) write(p packet.Packet) error {
-	cn.wmu.Lock()
-	defer cn.wmu.Unlock()
-	return cn.writeLocked(p)
-}
-
-// send decides what to write with build, under the write lock, and writes
-// it; a nil packet writes nothing. Deciding under the lock matters for
-// packets built from session state: the reader answers acknowledgements
-// through the same lock, so it cannot advance an exchange between the
-// decision and the write (a QoS 2 PUBLISH built before its PUBREC arrived
-// must not go out after the PUBREL). Lock order: wmu, then session.mu.
-func (cn *conn) send(build func() packet.Packet) error {
-	cn.wmu.Lock()
-	defer cn.wmu.Unlock()
-	p := build()
-	if p == nil {
-		return nil
-	}
-	return cn.writeLocked(p)
-}
-
-func (cn *conn) writeLocked(p packet.Packet) error {
-	if cn.dead() {
-		return errLinkDown
-	}
-	var newAlias uint16 // to record once the PUBLISH defining it is written
-	if pub, ok := p.(*packet.Publish); ok && cn.link.TopicAliasMaximum > 0 && cn.c.cfg.TopicAliases {
-		p, newAlias = cn.aliasLocked(pub)
-	}
-	buf, err := p.AppendTo(cn.wbuf[:0], cn.c.version)
-	if err != nil {
-		return err
-	}
-	if cn.maxOut > 0 && len(buf) > cn.maxOut {
-		// Sending it would only get the connection closed (0x95).
-		return fmt.Errorf("mqttas: %s of %d bytes exceeds the broker's Maximum Packet Size of %d: %w", p.Type(), len(buf), cn.maxOut, ErrPacketTooLarge)
-	}
-	if cap(buf) <= 64<<10 {
-		cn.wbuf = buf // keep the buffer, unless one huge packet grew it
-	}
-	cn.nc.SetWriteDeadline(time.Now().Add(cn.c.cfg.ResponseTime))
-	if _, err := cn.nc.Write(buf); err != nil {
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			err = fmt.Errorf("broker stopped reading: %s write not finished within ResponseTime %v", p.Type(), cn.c.cfg.ResponseTime)
-		}
-		cn.fail(fmt.Errorf("write %s: %w", p.Type(), err))
-		return fmt.Errorf("%w: %v", errLinkDown, err)
-	}
-	cn.lastTx.Store(cn.c.now())
-	if newAlias != 0 {
-		if cn.outAliases == nil {
-			cn.outAliases = make(map[string]uint16)
-		}
-		cn.outAliases[p.(*packet.Publish).Topic] = newAlias
-	}
-	return nil
-}
-
 // dial opens a connection to srv and completes the CONNECT/CONNACK
 // exchange within ctx and ResponseTime.
 func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error) {
@@ -216,6 +152,7 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	cn := &conn{c: c, nc: nc, srv: srv, done: make(chan struct{}), pong: make(chan struct{}, 1), started: time.Now()}
+	cn.w.cond.L = &cn.w.mu
 	cn.rd = packet.NewReader(rxCounter{cn}, cfg.MaxPacketSize)
 	cn.rd.SetVersion(c.version)
 	now := c.now()

@@ -40,8 +40,15 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 		return fmt.Errorf("mqttas: publish: %w", err)
 	}
 	pub := packet.Publish{Topic: topic, Payload: payload, QoS: qos, Retain: retain}
-	for _, o := range opts {
-		o(&pub)
+	if len(opts) > 0 {
+		// Options run on a copy: handing them pub itself would move it to
+		// the heap for every publish, options or not.
+		withOpts := new(packet.Publish)
+		*withOpts = pub
+		for _, o := range opts {
+			o(withOpts)
+		}
+		pub = *withOpts
 	}
 	if c.version != packet.V5 && !pub.Properties.Empty() {
 		return fmt.Errorf("mqttas: publish to %q: message properties are MQTT 5.0: set Config.MQTTv5", topic)
@@ -59,7 +66,7 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 			if retain && cn.link.Version == 5 && !cn.link.RetainAvailable {
 				return fmt.Errorf("mqttas: publish to %q: %w", topic, ErrRetainNotSupported)
 			}
-			if err := cn.write(&pub); !errors.Is(err, errLinkDown) {
+			if err := cn.writePublish(&pub); !errors.Is(err, errLinkDown) {
 				return err // nil, or content the codec refused
 			}
 		}
@@ -74,57 +81,66 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 		return ErrClosed
 	}
 	defer func() { <-c.slots }()
-	p := &pending{kind: awaitPuback, pub: pub}
+	kind := awaitPuback
 	if qos == 2 {
-		p.kind = awaitPubrec
+		kind = awaitPubrec
 	}
+	p := newPending(kind, &pub)
 	c.sess.add(p)
-	return c.await(ctx, p, c.cfg.MaxRepubs, unsent, size)
+	reuse, err := c.await(ctx, p, c.cfg.MaxRepubs, unsent, size)
+	if reuse {
+		p.recycle()
+	}
+	return err
 }
 
 // await sends p, and resends it, until its exchange completes. On a live
 // link it resends every ResponseTime up to limit times and then fails the
 // link; after an outage the supervisor or this loop sends it on the new
-// link. unsent is debited by size once p has been written.
-func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomic.Int64, size int64) (err error) {
+// link. unsent is debited by size once p has been written. reuse reports
+// that the exchange ended while this caller was waiting for it, so the
+// entry is free for reuse.
+func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomic.Int64, size int64) (reuse bool, err error) {
 	defer func() {
 		if size > 0 {
 			unsent.Add(-size)
 		}
-		c.sess.abandon(p, err) // frees the id if the caller gave up before sending
+		if !reuse {
+			c.sess.abandon(p, err) // frees the id if the caller gave up before sending
+		}
 	}()
-	timer := time.NewTimer(c.cfg.ResponseTime)
+	if p.timer == nil {
+		p.timer = time.NewTimer(c.cfg.ResponseTime)
+		p.timer.Stop() // armed only while waiting for an answer
+	}
+	timer := p.timer
 	defer timer.Stop()
 	for {
 		cn, err := c.waitLink(ctx)
 		if err != nil {
-			return err
+			return false, err
 		}
-		var full <-chan struct{}
-		err = cn.send(func() packet.Packet {
-			pkt, freed := c.sess.claimSend(p, cn)
-			full = freed
-			return pkt
-		})
+		res, err := cn.sendPending(p, sendClaim, 0, false)
 		if err != nil && !errors.Is(err, errLinkDown) {
 			c.sess.finish(p, err) // refused before it was written: nothing to wait for
-			return err
+			<-p.done
+			return true, err
 		}
-		if err == nil {
+		if err == nil && res.sent {
 			c.sess.doneIfOnce(p)
 		}
-		if full != nil {
+		if res.freed != nil {
 			// The broker's Receive Maximum is reached: wait for one of
 			// the messages in flight to finish, then claim again.
 			select {
-			case <-full:
+			case <-res.freed:
 			case <-cn.done:
 			case <-p.done:
-				return p.err
+				return true, p.err
 			case <-ctx.Done():
-				return ctx.Err()
+				return false, ctx.Err()
 			case <-c.closing:
-				return ErrClosed
+				return false, ErrClosed
 			}
 			continue
 		}
@@ -137,28 +153,23 @@ func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomi
 			timer.Reset(c.cfg.ResponseTime)
 			select {
 			case <-p.done:
-				return p.err
+				return true, p.err
 			case <-cn.done:
 				break wait
 			case <-timer.C:
-				again, resent := false, false
-				cn.send(func() packet.Packet {
-					pkt, ok := c.sess.resend(p, cn, limit, c.version == packet.V5)
-					again, resent = ok, pkt != nil
-					return pkt
-				})
-				if resent {
+				res, _ := cn.sendPending(p, sendAgain, limit, false)
+				if res.sent {
 					c.stats.repubs.Add(1)
 					c.log.Info("mqttas: no acknowledgement, resending", "id", p.id)
 				}
-				if again {
+				if res.again {
 					continue
 				}
 				cn.fail(fmt.Errorf("%w: packet id %d unacknowledged after %d rounds of ResponseTime", ErrTimeout, p.id, limit+1))
 			case <-ctx.Done():
-				return ctx.Err()
+				return false, ctx.Err()
 			case <-c.closing:
-				return ErrClosed
+				return false, ErrClosed
 			}
 		}
 	}

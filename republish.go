@@ -1,140 +1,10 @@
 package mqttas
 
 import (
-	"cmp"
 	"errors"
-	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/mqttas/mqttas/packet"
 )
-
-// What an in-flight entry is waiting for.
-type pendingKind byte
-
-const (
-	awaitPuback  pendingKind = iota + 1 // QoS 1 PUBLISH sent
-	awaitPubrec                         // QoS 2 PUBLISH sent
-	awaitPubcomp                        // QoS 2 PUBREL sent: the PUBLISH is never sent again
-	awaitSuback
-	awaitUnsuback
-)
-
-// pending is one packet identifier in use: an outgoing QoS 1 or 2 message,
-// or a SUBSCRIBE/UNSUBSCRIBE awaiting its ack. Fields after id are guarded
-// by session.mu.
-type pending struct {
-	id   uint16
-	seq  uint64 // order of creation: resends after a reconnect keep it
-	kind pendingKind
-	pub  packet.Publish      // the message, for awaitPuback/awaitPubrec/awaitPubcomp
-	sub  *packet.Subscribe   // for awaitSuback
-	uns  *packet.Unsubscribe // for awaitUnsuback
-
-	conn  *conn // the connection it was last sent on
-	sends int   // sends on that connection
-	// orphan marks a message whose Publish gave up (ctx, Close) after it
-	// was sent: nobody waits for it any more, but it keeps its identifier
-	// and its Receive Maximum slot until the broker answers, and a resumed
-	// session completes its exchange, so the broker never sees the
-	// identifier reused while it still holds the message.
-	orphan bool
-	// once is set when the broker's Maximum QoS made this a QoS 0
-	// message: it is done as soon as it is written.
-	once bool
-
-	done   chan struct{} // closed when the exchange is over
-	err    error         // its outcome, set before done is closed
-	codes  []packet.ReasonCode
-	reason string // the ack's MQTT 5.0 Reason String
-}
-
-// session is the client's half of the MQTT session: the packet identifiers
-// in use and the incoming QoS 2 messages awaiting PUBREL. It outlives
-// connections, which is what lets a resumed session resend with the
-// original identifiers.
-type session struct {
-	repubs     *atomic.Uint64 // the client's Stats.Repubs
-	maxOrphans int            // MaxInflight: orphans never crowd out the identifier space
-	mu         sync.Mutex
-	orphans    int
-	next       uint16
-	seq        uint64
-	byID       map[uint16]*pending
-	rxQoS2     map[uint16]struct{} // delivered, PUBREL not yet received
-}
-
-func newSession(repubs *atomic.Uint64, maxOrphans int) *session {
-	return &session{repubs: repubs, maxOrphans: maxOrphans, byID: make(map[uint16]*pending), rxQoS2: make(map[uint16]struct{})}
-}
-
-// newIDLocked returns the next identifier not in use. Callers bound the
-// number in use (MaxInflight for publishes) well below 65,535, so the loop
-// always finds one.
-func (s *session) newIDLocked() uint16 {
-	for {
-		s.next++
-		if s.next == 0 {
-			s.next = 1
-		}
-		if _, used := s.byID[s.next]; !used {
-			return s.next
-		}
-	}
-}
-
-// add registers p under a fresh identifier.
-func (s *session) add(p *pending) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p.id = s.newIDLocked()
-	s.seq++
-	p.seq = s.seq
-	p.done = make(chan struct{})
-	s.byID[p.id] = p
-}
-
-// finishLocked ends p's exchange with err and frees its identifier, and
-// its Receive Maximum slot with it.
-func (s *session) finishLocked(p *pending, err error) {
-	if s.byID[p.id] == p {
-		delete(s.byID, p.id)
-		if p.kind <= awaitPubcomp && p.conn != nil {
-			p.conn.releaseLocked()
-		}
-		if p.orphan {
-			s.orphans--
-		}
-	}
-	select {
-	case <-p.done:
-	default:
-		p.err = err
-		close(p.done)
-	}
-}
-
-// abandon ends the wait on p with err, for a caller that gives up. A
-// message already sent becomes an orphan instead of being forgotten.
-func (s *session) abandon(p *pending, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.byID[p.id] != p || p.conn == nil || p.kind > awaitPubcomp || s.orphans >= s.maxOrphans {
-		// Never sent, not a message, or too many orphans already: a
-		// broker that never answers must not exhaust the identifiers.
-		s.finishLocked(p, err)
-		return
-	}
-	p.orphan = true
-	s.orphans++
-	select {
-	case <-p.done:
-	default:
-		p.err = err
-		close(p.done)
-	}
-}
 
 // The broker's Receive Maximum (MQTT 5.0) caps the QoS 1 and 2 messages
 // in flight on a connection, from PUBLISH to PUBACK or PUBCOMP. Each conn
@@ -176,68 +46,141 @@ func (cn *conn) releaseLocked() {
 	}
 }
 
-func (s *session) finish(p *pending, err error) {
-	s.mu.Lock()
-	s.finishLocked(p, err)
-	s.mu.Unlock()
+
+
+
+
+// outPacket is what a send decision produced, by value, so that deciding
+// and encoding a message allocates nothing.
+type outPacket struct {
+	t   packet.Type // 0: nothing to send
+	pub packet.Publish
+	id  uint16 // PUBREL's identifier
 }
 
-// take returns the entry for id if it awaits one of kinds.
-func (s *session) lookupLocked(id uint16, kinds ...pendingKind) *pending {
-	p := s.byID[id]
-	if p == nil || !slices.Contains(kinds, p.kind) {
-		return nil
-	}
-	return p
-}
-
-// inFlight counts the messages awaiting acknowledgement.
-func (s *session) inFlight() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, p := range s.byID {
-		if p.kind <= awaitPubcomp {
-			n++
-		}
-	}
-	return n
-}
-
-// outgoing returns the unfinished message entries in the order they were
-// first sent, for resending after a reconnect.
-func (s *session) outgoing() []*pending {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ps []*pending
-	for _, p := range s.byID {
-		if p.kind <= awaitPubcomp {
-			ps = append(ps, p)
-		}
-	}
-	slices.SortFunc(ps, func(a, b *pending) int { return cmp.Compare(a.seq, b.seq) })
-	return ps
-}
-
-// packetFor builds what sending p now means: PUBREL once PUBREC has
-// arrived, else the PUBLISH, with DUP set when this identifier has been
-// sent before. Called with s.mu held.
-func (p *pending) packetLocked(dup bool) packet.Packet {
+// packetLocked fills out with what sending p now means: PUBREL once
+// PUBREC has arrived, else the PUBLISH, with DUP set when this identifier
+// has been sent before. Called with s.mu held.
+func (p *pending) packetLocked(dup bool, out *outPacket) {
 	switch p.kind {
 	case awaitPubcomp:
-		return &packet.Pubrel{PacketID: p.id}
+		out.t, out.id = packet.PUBREL, p.id
+		return
 	case awaitSuback:
 		p.sub.PacketID = p.id
-		return p.sub
+		out.t = packet.SUBSCRIBE
+		return
 	case awaitUnsuback:
 		p.uns.PacketID = p.id
-		return p.uns
+		out.t = packet.UNSUBSCRIBE
+		return
 	}
-	pub := p.pub
-	if pub.QoS > 0 {
-		pub.PacketID, pub.Dup = p.id, dup
+	out.t, out.pub = packet.PUBLISH, p.pub
+	if out.pub.QoS > 0 {
+		out.pub.PacketID, out.pub.Dup = p.id, dup
 	}
-	return &pub
+}
+
+// How sendPending chooses what to send.
+type sendMode byte
+
+const (
+	sendClaim  sendMode = iota // the caller's first send on a connection
+	sendAgain                  // the caller's resend after ResponseTime
+	sendResume                 // the supervisor's resend on a new connection
+)
+
+// sendResult is what sendPending did besides queueing.
+type sendResult struct {
+	freed <-chan struct{} // the Receive Maximum is reached: wait on this
+	again bool            // sendAgain: keep waiting
+	sent  bool            // something was queued
+}
+
+// sendPending decides, under the write lock, what sending p on cn means
+// now, and queues it; see writer for why deciding and queueing are one
+// step. wait is commitLocked's. An encoding error that makes the message
+// unsendable is returned as it is; a dead link returns errLinkDown.
+func (cn *conn) sendPending(p *pending, mode sendMode, limit int, wait bool) (sendResult, error) {
+	var res sendResult
+	if err := cn.lockW(); err != nil {
+		return res, err
+	}
+	var out outPacket
+	s := cn.c.sess
+	s.mu.Lock()
+	switch mode {
+	case sendClaim:
+		res.freed = s.claimLocked(p, cn, &out)
+	case sendAgain:
+		res.again = s.resendLocked(p, cn, limit, cn.c.version == packet.V5, &out)
+	case sendResume:
+		s.resumeLocked(p, cn, &out)
+	}
+	wait = wait || p.once // done once written: wait for the write
+	var sub *packet.Subscribe
+	var uns *packet.Unsubscribe
+	switch out.t {
+	case packet.SUBSCRIBE:
+		sub = p.sub
+	case packet.UNSUBSCRIBE:
+		uns = p.uns
+	}
+	s.mu.Unlock()
+	var err error
+	switch out.t {
+	case 0:
+		cn.w.mu.Unlock()
+		return res, nil
+	case packet.PUBLISH:
+		err = cn.appendPublishLocked(&out.pub)
+	case packet.PUBREL:
+		cn.appendAckLocked(packet.PUBREL, out.id)
+	case packet.SUBSCRIBE:
+		err = cn.appendLocked(sub)
+	case packet.UNSUBSCRIBE:
+		err = cn.appendLocked(uns)
+	}
+	if err != nil {
+		cn.w.mu.Unlock()
+		return res, err
+	}
+	res.sent = true
+	return res, cn.commitLocked(wait)
+}
+
+// resumeLocked is the supervisor's decision for p on a new connection
+// cn; see resendAll.
+func (s *session) resumeLocked(p *pending, cn *conn, out *outPacket) {
+	if !s.hasLocked(p) {
+		return // finished meanwhile
+	}
+	if !cn.sessionPresent && p.kind == awaitPubcomp {
+		// The broker took the message (PUBREC) and has since lost the
+		// session that would answer a PUBREL. Publishing it again could
+		// duplicate it; there is nothing left to complete.
+		s.finishLocked(p, nil)
+		return
+	}
+	if p.orphan && !cn.sessionPresent {
+		s.finishLocked(p, nil) // given up on, and forgotten by the broker
+		return
+	}
+	if full, _ := cn.fullLocked(); full {
+		return // its own Publish sends it when a slot frees
+	}
+	if err := cn.admitLocked(p); err != nil {
+		s.finishLocked(p, err)
+		return
+	}
+	if !cn.sessionPresent {
+		s.ids.del(p)
+		p.id = s.newIDLocked()
+		s.ids.put(p)
+	}
+	// A message published during the outage was never sent: this is
+	// its first transmission, not a resend, so no DUP and no repub.
+	s.sendLocked(p, cn, out)
 }
 
 // resendAll is run by the supervisor on a new connection before it is
@@ -250,39 +193,7 @@ func (p *pending) packetLocked(dup bool) packet.Packet {
 func (c *Client) resendAll(cn *conn) error {
 	s := c.sess
 	for _, p := range s.outgoing() {
-		err := cn.send(func() packet.Packet {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.byID[p.id] != p {
-				return nil // finished meanwhile
-			}
-			if !cn.sessionPresent && p.kind == awaitPubcomp {
-				// The broker took the message (PUBREC) and has since lost the
-				// session that would answer a PUBREL. Publishing it again could
-				// duplicate it; there is nothing left to complete.
-				s.finishLocked(p, nil)
-				return nil
-			}
-			if p.orphan && !cn.sessionPresent {
-				s.finishLocked(p, nil) // given up on, and forgotten by the broker
-				return nil
-			}
-			if full, _ := cn.fullLocked(); full {
-				return nil // its own Publish sends it when a slot frees
-			}
-			if err := cn.admitLocked(p); err != nil {
-				s.finishLocked(p, err)
-				return nil
-			}
-			if !cn.sessionPresent {
-				delete(s.byID, p.id)
-				p.id = s.newIDLocked()
-				s.byID[p.id] = p
-			}
-			// A message published during the outage was never sent: this is
-			// its first transmission, not a resend, so no DUP and no repub.
-			return s.sendLocked(p, cn)
-		})
+		_, err := cn.sendPending(p, sendResume, 0, false)
 		if err == nil {
 			s.doneIfOnce(p)
 		}
@@ -299,39 +210,39 @@ func (c *Client) resendAll(cn *conn) error {
 	return nil
 }
 
-// claimSend decides whether the caller waiting on p must send it on cn:
+// claimLocked decides whether the caller waiting on p must send it on cn:
 // not when the supervisor already resent it there. When cn's Receive
 // Maximum is reached it sends nothing and returns a channel to wait on.
-func (s *session) claimSend(p *pending, cn *conn) (packet.Packet, <-chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p.conn == cn || s.byID[p.id] != p {
-		return nil, nil
+func (s *session) claimLocked(p *pending, cn *conn, out *outPacket) <-chan struct{} {
+	if p.conn == cn || !s.hasLocked(p) {
+		return nil
 	}
 	if p.kind <= awaitPubcomp {
 		if full, freed := cn.fullLocked(); full {
-			return nil, freed
+			return freed
 		}
 		if err := cn.admitLocked(p); err != nil {
 			s.finishLocked(p, err)
-			return nil, nil
+			return nil
 		}
 	}
-	return s.sendLocked(p, cn), nil
+	s.sendLocked(p, cn, out)
+	return nil
 }
 
 // sendLocked is p's first send on cn: a first transmission, or a resend
 // of a message sent on an earlier connection (DUP when the broker kept the
 // session, and counted in Stats.Repubs either way).
-func (s *session) sendLocked(p *pending, cn *conn) packet.Packet {
+func (s *session) sendLocked(p *pending, cn *conn, out *outPacket) {
 	resend := p.conn != nil
 	s.moveLocked(p, cn)
 	p.sends = 1
 	if !resend || p.kind > awaitPubcomp {
-		return p.packetLocked(false)
+		p.packetLocked(false, out)
+		return
 	}
 	s.repubs.Add(1)
-	return p.packetLocked(cn.sessionPresent && p.kind != awaitPubcomp)
+	p.packetLocked(cn.sessionPresent && p.kind != awaitPubcomp, out)
 }
 
 // doneIfOnce ends a message the broker's Maximum QoS turned into QoS 0,
@@ -344,21 +255,19 @@ func (s *session) doneIfOnce(p *pending) {
 	s.mu.Unlock()
 }
 
-// resend is the caller's retry on a live link after ResponseTime without an
-// answer: the packet to send again, and whether to keep waiting; false
-// when p is no longer on cn or its rounds are used up. MQTT 5.0 forbids
-// resending on a live link [MQTT-4.4.0-1], so there the rounds only
-// measure how long to wait before declaring the link dead, and nothing is
-// sent.
-func (s *session) resend(p *pending, cn *conn, limit int, v5 bool) (packet.Packet, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p.conn != cn || s.byID[p.id] != p || p.sends > limit {
-		return nil, false
+// resendLocked is the caller's retry on a live link after ResponseTime
+// without an answer: it fills out with the packet to send again and
+// reports whether to keep waiting; false when p is no longer on cn or its
+// rounds are used up. MQTT 5.0 forbids resending on a live link
+// [MQTT-4.4.0-1], so there the rounds only measure how long to wait
+// before declaring the link dead, and nothing is sent.
+func (s *session) resendLocked(p *pending, cn *conn, limit int, v5 bool, out *outPacket) bool {
+	if p.conn != cn || !s.hasLocked(p) || p.sends > limit {
+		return false
 	}
 	p.sends++
-	if v5 {
-		return nil, true
+	if !v5 {
+		p.packetLocked(true, out)
 	}
-	return p.packetLocked(true), true
+	return true
 }

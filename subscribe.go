@@ -47,7 +47,7 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, opts ..
 	c.mu.Unlock()
 	p := &pending{kind: awaitSuback, sub: s.packet([]subscription{s})}
 	c.sess.add(p)
-	err := c.await(ctx, p, 0, nil, 0)
+	_, err := c.await(ctx, p, 0, nil, 0)
 	if err == nil && len(p.codes) > 0 && p.codes[0].IsError() {
 		err = &AckError{Op: "subscribe", Target: filter, Code: p.codes[0], Reason: p.reason}
 	}
@@ -90,7 +90,7 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 	c.mu.Unlock()
 	p := &pending{kind: awaitUnsuback, uns: &packet.Unsubscribe{Filters: []string{filter}}}
 	c.sess.add(p)
-	if err := c.await(ctx, p, 0, nil, 0); err != nil {
+	if _, err := c.await(ctx, p, 0, nil, 0); err != nil {
 		return err
 	}
 	// MQTT 5.0's "no subscription existed" (0x11) is not an error.

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -47,9 +49,17 @@ func (d *dialer) atMax() bool {
 	return iv >= d.c.cfg.ReconnectMax
 }
 
-// next waits out the delay owed after a failure, switching servers when
-// due. It returns false when ctx ends first.
-func (d *dialer) next(ctx context.Context) bool {
+// next waits out the delay owed after the failure err (nil: a connection
+// that died young), switching servers when due. It returns false when ctx
+// ends first.
+//
+// A dial the host refused outright (nothing listening: the broker is
+// restarting) cost the broker nothing, so it is retried within
+// ReconnectMin, jittered down only, however many came before: the client
+// is back within ReconnectMin of the broker's return rather than after a
+// delay grown long during the restart. It still counts towards switching
+// servers.
+func (d *dialer) next(ctx context.Context, err error) bool {
 	d.failures++
 	if len(d.c.cfg.servers) > 1 && d.atMax() {
 		d.srv = (d.srv + 1) % len(d.c.cfg.servers)
@@ -57,7 +67,12 @@ func (d *dialer) next(ctx context.Context) bool {
 		d.b.Reset()
 		d.c.log.Info("mqttas: switching server", "server", d.c.cfg.servers[d.srv])
 	}
-	t := time.NewTimer(d.b.NextBackOff())
+	delay := d.b.NextBackOff()
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		lo := d.c.cfg.ReconnectMin * 3 / 4
+		delay = lo + rand.N(d.c.cfg.ReconnectMin-lo+1)
+	}
+	t := time.NewTimer(delay)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -82,7 +97,7 @@ func (c *Client) firstConnect(ctx context.Context) (*conn, int, error) {
 		}
 		c.failed(err)
 		c.log.Warn("mqttas: connect failed, retrying", "server", c.cfg.servers[d.srv], "err", err)
-		if !d.next(ctx) {
+		if !d.next(ctx, err) {
 			return nil, 0, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
 		}
 	}
@@ -146,7 +161,7 @@ func (c *Client) supervise(cn *conn, srv int) {
 		if time.Since(cn.started) >= c.cfg.PingInterval+c.cfg.ResponseTime {
 			d.failures = 0
 			d.b.Reset()
-		} else if !d.next(ctx) {
+		} else if !d.next(ctx, nil) {
 			return
 		}
 		for {
@@ -167,7 +182,7 @@ func (c *Client) supervise(cn *conn, srv int) {
 				return
 			}
 			c.log.Warn("mqttas: reconnect failed", "server", c.cfg.servers[d.srv], "err", err)
-			if !d.next(ctx) {
+			if !d.next(ctx, err) {
 				return
 			}
 		}
@@ -328,7 +343,7 @@ func (c *Client) resubscribe(cn *conn) error {
 		subs = subs[n:]
 		c.sess.add(p)
 		sent = append(sent, p)
-		if err := cn.send(func() packet.Packet { pkt, _ := c.sess.claimSend(p, cn); return pkt }); err != nil { // SUBSCRIBE: no quota
+		if _, err := cn.sendPending(p, sendClaim, 0, false); err != nil { // SUBSCRIBE: no quota
 			return err
 		}
 	}
@@ -458,7 +473,7 @@ func (c *Client) handlePublish(cn *conn, h packet.FixedHeader, body []byte) erro
 		// message and at once calls Disconnect must find the PUBACK
 		// already written, or a persistent session gets the message again.
 		// If the write fails the message is delivered all the same.
-		err := cn.write(&packet.Puback{PacketID: p.PacketID})
+		err := cn.writeAck(packet.PUBACK, p.PacketID)
 		c.deliver(m)
 		return ignoreLinkDown(err)
 	case 2:
@@ -468,7 +483,7 @@ func (c *Client) handlePublish(cn *conn, h packet.FixedHeader, body []byte) erro
 		_, seen := c.sess.rxQoS2[p.PacketID]
 		c.sess.rxQoS2[p.PacketID] = struct{}{}
 		c.sess.mu.Unlock()
-		err := cn.write(&packet.Pubrec{PacketID: p.PacketID}) // first, as for QoS 1
+		err := cn.writeAck(packet.PUBREC, p.PacketID) // first, as for QoS 1
 		if !seen {
 			c.deliver(m)
 		}
@@ -511,7 +526,7 @@ func (c *Client) handleAck(cn *conn, t packet.Type, ack *packet.Puback) error {
 			s.moveLocked(p, cn)
 			p.kind, p.sends = awaitPubcomp, 1
 			s.mu.Unlock()
-			return ignoreLinkDown(cn.write(&packet.Pubrel{PacketID: id}))
+			return ignoreLinkDown(cn.writeAck(packet.PUBREL, id))
 		}
 	case packet.PUBCOMP:
 		if p := s.lookupLocked(id, awaitPubcomp); p != nil {
@@ -522,7 +537,7 @@ func (c *Client) handleAck(cn *conn, t packet.Type, ack *packet.Puback) error {
 	case packet.PUBREL:
 		delete(s.rxQoS2, id)
 		s.mu.Unlock()
-		return ignoreLinkDown(cn.write(&packet.Pubcomp{PacketID: id}))
+		return ignoreLinkDown(cn.writeAck(packet.PUBCOMP, id))
 	}
 	s.mu.Unlock()
 	// A late ack for an exchange already settled (a resend crossed the
