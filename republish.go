@@ -46,10 +46,6 @@ func (cn *conn) releaseLocked() {
 	}
 }
 
-
-
-
-
 // outPacket is what a send decision produced, by value, so that deciding
 // and encoding a message allocates nothing.
 type outPacket struct {
