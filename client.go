@@ -42,6 +42,10 @@ type Client struct {
 	lastErr   error          // why the last connection or attempt ended
 	redirect  *server        // a Server Reference to try next, once
 	supDone   chan struct{}  // closed when the supervisor exits; nil until Connect succeeds
+	// life ends at Close, with closing: the supervisor's waits take it
+	// without a goroutine of their own to turn closing into a context.
+	life    context.Context
+	endLife context.CancelFunc
 	closeOnce sync.Once
 }
 
@@ -66,6 +70,7 @@ func New(cfg Config) (*Client, error) {
 		upCh:     make(chan struct{}),
 	}
 	c.sess = newSession(&c.stats.repubs, s.MaxInflight)
+	c.life, c.endLife = context.WithCancel(context.Background())
 	if s.MQTTv5 {
 		c.version = packet.V5
 	}
@@ -218,6 +223,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.stopping.Store(true)
 		close(c.closing)
+		c.endLife()
 		c.mu.Lock()
 		supDone := c.supDone
 		c.mu.Unlock()

@@ -68,6 +68,11 @@ type conn struct {
 	rxWake chan struct{}
 }
 
+// readBuffer is the size a connection's read buffer starts at: half the
+// codec's default, so that an idle client stays small, and still a few
+// dozen small packets per read under load. A larger packet grows it.
+const readBuffer = 2048
+
 // errLinkDown reports a write on a connection that has already died; the
 // caller waits for the next one.
 var errLinkDown = errors.New("mqttas: connection lost")
@@ -153,7 +158,7 @@ func (c *Client) dial(ctx context.Context, srv server, clean bool) (*conn, error
 	defer stop()
 	cn := &conn{c: c, nc: nc, srv: srv, done: make(chan struct{}), pong: make(chan struct{}, 1), started: time.Now()}
 	cn.w.cond.L = &cn.w.mu
-	cn.rd = packet.NewReader(rxCounter{cn}, cfg.MaxPacketSize)
+	cn.rd = packet.NewReaderSize(rxCounter{cn}, cfg.MaxPacketSize, readBuffer)
 	cn.rd.SetVersion(c.version)
 	now := c.now()
 	cn.lastRx.Store(now)

@@ -134,12 +134,7 @@ func (c *Client) connectOnce(ctx context.Context, srv int, first bool) (*conn, e
 // pinger, and reconnects.
 func (c *Client) supervise(cn *conn, srv int) {
 	defer close(c.supDone)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-c.closing
-		cancel()
-	}()
+	ctx := c.life
 	d := &dialer{c: c, b: c.newBackoff(), srv: srv}
 	for {
 		select {

@@ -28,6 +28,7 @@ type Reader struct {
 	r, w    int
 	err     error // sticky error of src
 	version Version
+	start   int // the first buffer's size
 }
 
 // NewReader returns a Reader that refuses any packet whose total size, fixed
@@ -39,7 +40,17 @@ func NewReader(src io.Reader, maxPacketSize int) *Reader {
 	if maxPacketSize <= 0 || maxPacketSize > 1+4+MaxRemainingLength {
 		maxPacketSize = 1 + 4 + MaxRemainingLength
 	}
-	return &Reader{src: src, max: maxPacketSize, version: V311}
+	return &Reader{src: src, max: maxPacketSize, version: V311, start: DefaultBufferSize}
+}
+
+// NewReaderSize is NewReader with a first buffer of size bytes instead of
+// DefaultBufferSize: smaller where many mostly idle connections each hold
+// one, larger for bulk streams of big packets. The buffer still grows for
+// a packet that does not fit.
+func NewReaderSize(src io.Reader, maxPacketSize, size int) *Reader {
+	r := NewReader(src, maxPacketSize)
+	r.start = max(size, 16)
+	return r
 }
 
 // SetVersion sets the protocol version that ReadPacket decodes with and
@@ -118,7 +129,7 @@ func (r *Reader) fill(need int) error {
 		r.r = 0
 	}
 	if len(r.buf)-r.r < need || r.w == len(r.buf) {
-		size := max(need, 2*len(r.buf), min(DefaultBufferSize, r.max))
+		size := max(need, 2*len(r.buf), min(r.start, r.max))
 		size = min(size, max(r.max, need))
 		nb := make([]byte, size)
 		r.w = copy(nb, r.buf[r.r:r.w])

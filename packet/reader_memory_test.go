@@ -291,3 +291,21 @@ func TestReaderNextDecodeZeroAllocs(t *testing.T) {
 		})
 	}
 }
+
+// NewReaderSize's first buffer is the size asked for; small packets never
+// grow it, and a packet larger than it still arrives whole.
+func TestReaderSize(t *testing.T) {
+	wire, want := rdrStream(t, V311, 200)
+	r := NewReaderSize(&rdrRandReader{b: wire, rng: rand.New(rand.NewPCG(3, 4))}, 1<<20, 512)
+	if err := rdrReadAll(t, r, want); err != io.EOF {
+		t.Fatalf("end of stream: %v", err)
+	}
+	if c := cap(r.buf); c != 512 {
+		t.Errorf("buffer capacity %d, want 512", c)
+	}
+	big := rdrWire(t, V311, &Publish{Topic: "big", Payload: bytes.Repeat([]byte{1}, 3000)})
+	r = NewReaderSize(bytes.NewReader(big), 1<<20, 512)
+	if _, body, err := r.Next(); err != nil || len(body) != len(big)-3 {
+		t.Fatalf("big packet: %d bytes, %v", len(body), err)
+	}
+}
