@@ -31,6 +31,10 @@ type Client struct {
 
 	closing  chan struct{} // closed by Close
 	stopping atomic.Bool   // set before closing: no more reconnects
+	// life ends at Close, with closing: the supervisor's waits take it
+	// without a goroutine of their own to turn closing into a context.
+	life    context.Context
+	endLife context.CancelFunc
 
 	mu        sync.Mutex // guards the fields below
 	started   bool       // Connect succeeded or is in progress
@@ -42,10 +46,6 @@ type Client struct {
 	lastErr   error          // why the last connection or attempt ended
 	redirect  *server        // a Server Reference to try next, once
 	supDone   chan struct{}  // closed when the supervisor exits; nil until Connect succeeds
-	// life ends at Close, with closing: the supervisor's waits take it
-	// without a goroutine of their own to turn closing into a context.
-	life    context.Context
-	endLife context.CancelFunc
 	closeOnce sync.Once
 }
 
