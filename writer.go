@@ -3,6 +3,7 @@ package mqttas
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -29,9 +30,16 @@ type writer struct {
 	spare    []byte    // the flusher's buffer, swapped with buf
 	flushing bool      // a goroutine is writing; buf non-empty implies it
 	queued   uint64    // bytes ever committed to the queue
-	written  uint64    // bytes ever written (or dropped by a failure)
+	written  uint64    // bytes ever written
 	counted  int       // the part of buf already in queued
 	failed   bool      // a Write failed: nothing more goes out
+	// Whether senders are queueing behind each other: packets were queued
+	// during the current Write (behind), or goroutines woken by a Write
+	// have not yet run to return (waiters). busy is their verdict at the
+	// end of the last Write.
+	waiters int
+	behind  bool
+	busy    bool
 }
 
 // keepBuf caps the buffers a connection keeps between bursts; one huge
@@ -125,12 +133,15 @@ func (cn *conn) commitLocked(wait bool) error {
 	}
 	if w.flushing {
 		if !wait {
+			w.behind = true
 			w.mu.Unlock()
 			return nil
 		}
+		w.waiters++
 		for w.written < mine && !w.failed {
 			w.cond.Wait()
 		}
+		w.waiters--
 		failed := w.written < mine
 		w.mu.Unlock()
 		if failed {
@@ -139,6 +150,16 @@ func (cn *conn) commitLocked(wait bool) error {
 		return nil
 	}
 	w.flushing = true
+	if w.busy {
+		// Others were queueing behind the last Write and, woken by its
+		// end or by their acknowledgements, are about to queue again: let
+		// them, so this Write carries their packets too instead of this
+		// one alone. With nobody else runnable Gosched returns at once, so
+		// a lone publish is not delayed.
+		w.mu.Unlock()
+		runtime.Gosched()
+		w.mu.Lock()
+	}
 	var werr error
 	for len(w.buf) > 0 && !w.failed {
 		out := w.buf
@@ -162,6 +183,7 @@ func (cn *conn) commitLocked(wait bool) error {
 		w.buf = nil
 	}
 	w.flushing = false
+	w.busy, w.behind = w.behind || w.waiters > 0, false
 	w.cond.Broadcast()
 	failed := w.written < mine
 	w.mu.Unlock()
