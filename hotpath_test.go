@@ -8,7 +8,9 @@ package mqttas_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -264,5 +266,108 @@ func BenchmarkReceive(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// floodPeer answers a SUBSCRIBE to flood/<n> with its SUBACK and then n
+// QoS 0 PUBLISHes of 64 bytes, written 64 KiB at a time, and one to
+// flood/end: the reader's side at full speed, with the peer's cost kept
+// out of the way.
+func floodPeer(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	accepted := make(chan net.Conn, 1)
+	tb.Cleanup(func() {
+		ln.Close()
+		select {
+		case nc := <-accepted:
+			nc.Close()
+		default:
+		}
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		accepted <- nc
+		rd := packet.NewReader(nc, 0)
+		next := func() (packet.Packet, error) { return rd.ReadPacket() }
+		send := func(p packet.Packet) error {
+			b, err := p.AppendTo(nil, packet.V311)
+			if err == nil {
+				_, err = nc.Write(b)
+			}
+			return err
+		}
+		if _, err := acceptConnect(next, send, nil); err != nil {
+			return
+		}
+		for {
+			p, err := next()
+			if err != nil {
+				return
+			}
+			sub, ok := p.(*packet.Subscribe)
+			if !ok {
+				continue
+			}
+			var n int
+			if _, err := fmt.Sscanf(sub.Subscriptions[0].Filter, "flood/%d", &n); err != nil {
+				return
+			}
+			reply, _ := obligingReply(p)
+			if send(reply) != nil {
+				return
+			}
+			one, _ := (&packet.Publish{Topic: "flood/t", Payload: make([]byte, 64)}).AppendTo(nil, packet.V311)
+			batch := bytes.Repeat(one, (64<<10)/len(one))
+			per := len(batch) / len(one)
+			for ; n > 0; n -= per {
+				b := batch
+				if n < per {
+					b = batch[:n*len(one)]
+				}
+				if _, err := nc.Write(b); err != nil {
+					return
+				}
+			}
+			// Drop-oldest never drops the newest: this one always arrives.
+			if send(&packet.Publish{Topic: "flood/end"}) != nil {
+				return
+			}
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// BenchmarkReceiveStream is the receiving side at full speed: read,
+// decode, copy and deliver on Messages(), with the consumer keeping up.
+func BenchmarkReceiveStream(b *testing.B) {
+	c := fxNewClient(b, mqttas.Config{Server: floodPeer(b), KeepAlive: -1, QueueLen: 1024})
+	if err := c.Connect(fxCtx(b, 5*time.Second)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(64)
+	if err := c.Subscribe(fxCtx(b, 5*time.Second), fmt.Sprintf("flood/%d", b.N), 0); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for m := range c.Messages() {
+		if m.Topic == "flood/end" {
+			break
+		}
+	}
+	b.StopTimer()
+	if d := c.Stats().Discards; d > 0 {
+		b.Logf("%d of %d discarded: the consumer fell behind", d, b.N)
 	}
 }
