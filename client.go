@@ -29,8 +29,9 @@ type Client struct {
 	req    requests
 	reauth reauth
 
-	closing  chan struct{} // closed by Close
-	stopping atomic.Bool   // set before closing: no more reconnects
+	closing  chan struct{}        // closed by Close
+	stopping atomic.Bool          // set before closing: no more reconnects
+	fast     atomic.Pointer[conn] // cur, for waitLink to read without mu
 	// life ends at Close, with closing: the supervisor's waits take it
 	// without a goroutine of their own to turn closing into a context.
 	life    context.Context
@@ -151,6 +152,9 @@ func (c *Client) IsConnected() bool {
 // waitLink returns the live connection, waiting through an outage for the
 // next one.
 func (c *Client) waitLink(ctx context.Context) (*conn, error) {
+	if cn := c.fast.Load(); cn != nil && !cn.dead() && !c.stopping.Load() {
+		return cn, nil // the common case, without the client's lock
+	}
 	for {
 		c.mu.Lock()
 		cn, ch, started := c.cur, c.upCh, c.supDone != nil

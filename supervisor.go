@@ -209,6 +209,7 @@ func (c *Client) goLive(cn *conn, reconnect bool) error {
 		return cn.cause
 	}
 	c.cur, cn.live = cn, true
+	c.fast.Store(cn)
 	c.link, c.clientID = cn.link, cn.link.ClientID
 	if reconnect {
 		c.stats.reconnects.Add(1) // before Up, so Up never shows a stale count
@@ -287,6 +288,7 @@ func (c *Client) unlink(cn *conn) {
 	defer c.mu.Unlock()
 	if c.cur == cn {
 		c.cur = nil
+		c.fast.Store(nil)
 		c.upCh = make(chan struct{})
 	}
 }
