@@ -8,4 +8,11 @@ require (
 	github.com/mqttas/mqttas v0.0.0
 )
 
+require (
+	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
+	github.com/gorilla/websocket v1.5.3 // indirect
+	golang.org/x/net v0.44.0 // indirect
+	golang.org/x/sync v0.17.0 // indirect
+)
+
 replace github.com/mqttas/mqttas => ../

@@ -114,7 +114,9 @@ func (b *Broker) Sub(ctx context.Context, args ...string) (*Sub, error) {
 		return nil, fmt.Errorf("mosquitto_sub: %w", err)
 	}
 	go s.readLoop(stdout)
-	b.tb.Cleanup(func() { s.Close() })
+	if b.tb != nil {
+		b.tb.Cleanup(func() { s.Close() })
+	}
 
 	// Wait for the SUBACK in the broker's log, polling with backoff.
 	deadline := time.NewTimer(clientTimeout)
