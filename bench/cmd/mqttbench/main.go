@@ -54,13 +54,17 @@ var groups = []group{
 		labels: []string{"QoS 0 end to end, msg/s", "QoS 0 messages received (fewest in a round)", "client CPU per message, QoS 0 run, µs"},
 		better: []string{"higher", "", "lower"},
 		limit:  func(n counts) time.Duration { return n.deadline + time.Minute },
-		run: func(ctx context.Context, e *env, lib library) ([]float64, error) {
-			r, err := endToEnd(ctx, e, lib, payload64, e.n.qos0)
-			if err != nil {
-				return []float64{math.NaN(), float64(r.received), math.NaN()}, err
-			}
-			return []float64{r.rate, float64(r.received), r.cpuPerMsg}, nil
-		},
+		run:    e2eRow,
+	},
+	{
+		key:     "qos0nodelay",
+		noDelay: true,
+		labels: []string{"QoS 0 end to end, broker with TCP_NODELAY, msg/s",
+			"QoS 0 messages received, broker with TCP_NODELAY (fewest in a round)",
+			"client CPU per message, QoS 0 run, broker with TCP_NODELAY, µs"},
+		better: []string{"higher", "", "lower"},
+		limit:  func(n counts) time.Duration { return n.deadline + time.Minute },
+		run:    e2eRow,
 	},
 	{
 		key:     "qos1seq",
@@ -135,6 +139,15 @@ var groups = []group{
 			return []float64{v}, err
 		},
 	},
+}
+
+// e2eRow is the QoS 0 end-to-end scenario's rows: rate, count, CPU.
+func e2eRow(ctx context.Context, e *env, lib library) ([]float64, error) {
+	r, err := endToEnd(ctx, e, lib, payload64, e.n.qos0)
+	if err != nil {
+		return []float64{math.NaN(), float64(r.received), math.NaN()}, err
+	}
+	return []float64{r.rate, float64(r.received), r.cpuPerMsg}, nil
 }
 
 // aggregate returns the median of a value over rounds, NaN if any round
