@@ -48,10 +48,21 @@ const keepBuf = 64 << 10
 
 // lockW takes the write lock for queueing packets, or reports that the
 // connection is dead; on error the lock is not held.
+//
+// While a Write is in progress and keepBuf bytes are already queued behind
+// it, it waits for that Write first: the queue then never holds more than
+// keepBuf plus one packet, whatever the number of publishers or the size
+// of their payloads.
 func (cn *conn) lockW() error {
-	cn.w.mu.Lock()
-	if cn.w.failed || cn.dead() {
-		cn.w.mu.Unlock()
+	w := &cn.w
+	w.mu.Lock()
+	for w.flushing && len(w.buf) >= keepBuf && !w.failed {
+		w.waiters++
+		w.cond.Wait()
+		w.waiters--
+	}
+	if w.failed || cn.dead() {
+		w.mu.Unlock()
 		return errLinkDown
 	}
 	return nil
@@ -174,6 +185,9 @@ func (cn *conn) commitLocked(wait bool) error {
 			w.failed = true // nothing more goes out: the waiters are released
 		} else {
 			w.written += uint64(len(out))
+		}
+		if w.waiters > 0 {
+			w.cond.Broadcast() // written, and room in the queue
 		}
 	}
 	if w.failed {
