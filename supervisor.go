@@ -467,9 +467,10 @@ func (c *Client) handlePublish(cn *conn, h packet.FixedHeader, body []byte) erro
 		c.deliver(m)
 	case 1:
 		// Acknowledge before delivering: an application that reads the
-		// message and at once calls Disconnect must find the PUBACK
-		// already written, or a persistent session gets the message again.
-		// If the write fails the message is delivered all the same.
+		// message and at once calls Disconnect must find the PUBACK queued
+		// ahead of its DISCONNECT, or a persistent session gets the
+		// message again. If the write fails the message is delivered all
+		// the same.
 		err := cn.writeAck(packet.PUBACK, p.PacketID)
 		c.deliver(m)
 		return ignoreLinkDown(err)

@@ -53,10 +53,15 @@ const keepBuf = 64 << 10
 // it, it waits for that Write first: the queue then never holds more than
 // keepBuf plus one packet, whatever the number of publishers or the size
 // of their payloads.
-func (cn *conn) lockW() error {
+func (cn *conn) lockW() error { return cn.lockWRoom(true) }
+
+// lockWRoom is lockW; without room it queues however much is queued
+// already, for the reader, which must never wait on the socket's write
+// side (see writeAck).
+func (cn *conn) lockWRoom(room bool) error {
 	w := &cn.w
 	w.mu.Lock()
-	for w.flushing && len(w.buf) >= keepBuf && !w.failed {
+	for room && w.flushing && len(w.buf) >= keepBuf && !w.failed {
 		w.waiters++
 		w.cond.Wait()
 		w.waiters--
@@ -247,11 +252,17 @@ func (cn *conn) writePublish(pub *packet.Publish) error {
 	return cn.commitLocked(true)
 }
 
-// writeAck sends a publish acknowledgement and waits until it is written.
+// writeAck queues a publish acknowledgement for the reader, which sends
+// them all, and does not wait for a Write in progress to finish: a reader
+// blocked on the write side would stop reading, and a broker whose writes
+// to the client then fill up may stop reading in turn, which no deadline
+// short of ResponseTime would break. Whatever the application does next
+// (Disconnect, a publish) is queued behind the acknowledgement, so it
+// still reaches the broker first.
 func (cn *conn) writeAck(t packet.Type, id uint16) error {
-	if err := cn.lockW(); err != nil {
+	if err := cn.lockWRoom(false); err != nil {
 		return err
 	}
 	cn.appendAckLocked(t, id)
-	return cn.commitLocked(true)
+	return cn.commitLocked(false)
 }
