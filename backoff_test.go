@@ -64,7 +64,8 @@ func (d *refusingDialer) setDown(on bool) {
 // A broker that is restarting refuses connections; each refusal is retried
 // within ReconnectMin however long the restart takes, so the client is
 // back within ReconnectMin of the broker's return. Other failures still
-// back off exponentially (TestConnectRetryBacksOff and friends).
+// back off exponentially (TestBackoffResetsAndGrows,
+// TestHostileGarbageConnectRetryBounded).
 func TestRefusedDialsRetryWithinReconnectMin(t *testing.T) {
 	r := fxNewRig(t)
 	d := newRefusingDialer(t)

@@ -89,8 +89,10 @@
 // the socket) and a pinger, owned by one supervisor goroutine per Client
 // that waits for both before it dials again. With OnMessage set, one more
 // goroutine runs the callback, off the reader and outside every lock, so a
-// callback may call Publish or Subscribe. Writes are serialised: one whole
-// packet at a time, each with a deadline of ResponseTime, so a broker that
+// callback may call Publish or Subscribe. Writes have no goroutine of their
+// own: packets are encoded whole into one buffer, and the caller that finds
+// no write in progress writes it, so concurrent publishers share one
+// syscall. Every write has a deadline of ResponseTime, so a broker that
 // stops reading is detected too.
 //
 // The wire codec is the separate package

@@ -132,15 +132,24 @@ func paho5SubscribeOptions(t *testing.T, bk pahoBroker) {
 	retained := f.topics[2] // Topic/C
 	pahoPub(t, c, retained, "retained", 1, true)
 	// Retained messages drawn by a first and a second SUBSCRIBE, per
-	// Retain Handling 0, 1, 2.
-	for h, want := range [][2]int{{1, 1}, {1, 0}, {0, 0}} {
+	// Retain Handling 0 (both), 1 (the first only), 2 (neither). They are
+	// counted together, after a sentinel that follows both: mochi sends a
+	// subscription's retained message after its SUBACK and off the
+	// connection's packet order, so the first SUBSCRIBE's copy may arrive
+	// after a sentinel sent between the two. The totals still tell the
+	// three rules apart, since the first SUBSCRIBE of 0 and 1 always
+	// draws one.
+	for h, want := range []int{2, 1, 0} {
 		rc := pahoConnect(t, pahoConfig(t, addr, fmt.Sprint("retain-handling-", h), true))
 		pahoSub(t, rc, f.sentinel, 1)
-		for i, n := range want {
+		got := 0
+		for range 2 {
 			pahoSub(t, rc, retained, 1, mqttas.RetainHandling(byte(h)))
-			if got := len(pahoUntilSentinel(t, f, rc)); got != n {
-				t.Fatalf("Retain Handling %d, SUBSCRIBE %d: %d retained messages, want %d", h, i+1, got, n)
-			}
+			got += len(pahoUntilSentinel(t, f, rc))
+		}
+		got += len(pahoUntilSentinel(t, f, rc))
+		if got != want {
+			t.Fatalf("Retain Handling %d, two SUBSCRIBEs: %d retained messages, want %d", h, got, want)
 		}
 	}
 }

@@ -97,7 +97,8 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 // await sends p, and resends it, until its exchange completes. On a live
 // link it resends every ResponseTime up to limit times and then fails the
 // link; after an outage the supervisor or this loop sends it on the new
-// link. unsent is debited by size once p has been written. reuse reports
+// link. unsent is debited by size once p has been queued on a link (or
+// when await returns). reuse reports
 // that the exchange ended while this caller was waiting for it, so the
 // entry is free for reuse.
 func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomic.Int64, size int64) (reuse bool, err error) {
@@ -144,8 +145,8 @@ func (c *Client) await(ctx context.Context, p *pending, limit int, unsent *atomi
 			}
 			continue
 		}
-		if size > 0 {
-			unsent.Add(-size)
+		if size > 0 && err == nil {
+			unsent.Add(-size) // queued: no longer waiting for a link
 			size = 0
 		}
 	wait:

@@ -67,10 +67,15 @@ func (d *dialer) next(ctx context.Context, err error) bool {
 		d.b.Reset()
 		d.c.log.Info("mqttas: switching server", "server", d.c.cfg.servers[d.srv])
 	}
-	delay := d.b.NextBackOff()
+	var delay time.Duration
 	if errors.Is(err, syscall.ECONNREFUSED) {
+		// Not NextBackOff: that would double the delay owed to the next
+		// failure of another kind, such as a CONNACK timeout while the
+		// broker finishes starting.
 		lo := d.c.cfg.ReconnectMin * 3 / 4
 		delay = lo + rand.N(d.c.cfg.ReconnectMin-lo+1)
+	} else {
+		delay = d.b.NextBackOff()
 	}
 	t := time.NewTimer(delay)
 	defer t.Stop()
