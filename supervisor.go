@@ -516,6 +516,7 @@ func (c *Client) handleAck(cn *conn, t packet.Type, ack *packet.Puback) error {
 		if p := s.lookupLocked(id, awaitPuback); p != nil {
 			s.finishLocked(p, c.ackError(p, ack))
 			s.mu.Unlock()
+			cn.w.acked.Add(1)
 			return nil
 		}
 	case packet.PUBREC:
@@ -535,6 +536,7 @@ func (c *Client) handleAck(cn *conn, t packet.Type, ack *packet.Puback) error {
 		if p := s.lookupLocked(id, awaitPubcomp); p != nil {
 			s.finishLocked(p, nil)
 			s.mu.Unlock()
+			cn.w.acked.Add(1)
 			return nil
 		}
 	case packet.PUBREL:

@@ -5,6 +5,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttas/mqttas/packet"
@@ -40,6 +41,9 @@ type writer struct {
 	waiters int
 	behind  bool
 	busy    bool
+	// acked counts exchanges the reader completed since the last Write
+	// began: their publishers, just woken, are likely to send again.
+	acked atomic.Int32
 }
 
 // keepBuf caps the buffers a connection keeps between bursts; one huge
@@ -166,12 +170,14 @@ func (cn *conn) commitLocked(wait bool) error {
 		return nil
 	}
 	w.flushing = true
-	if w.busy {
-		// Others were queueing behind the last Write and, woken by its
-		// end or by their acknowledgements, are about to queue again: let
-		// them, so this Write carries their packets too instead of this
-		// one alone. With nobody else runnable Gosched returns at once, so
-		// a lone publish is not delayed.
+	if w.acked.Swap(0) > 1 || w.busy {
+		// Others were queueing behind the last Write, or several
+		// publishers were just woken by their acknowledgements: they are
+		// about to queue again, so let them, and this Write carries their
+		// packets too instead of this one alone. With nobody else
+		// runnable Gosched returns at once, so a lone publish is not
+		// delayed; one acknowledgement alone (a sequential publisher)
+		// does not count.
 		w.mu.Unlock()
 		runtime.Gosched()
 		w.mu.Lock()
