@@ -5,7 +5,6 @@ import (
 	"math"
 	"net"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,55 +17,23 @@ import (
 // as one goroutine per connection.
 func idlePeer(tb testing.TB, connack []byte) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	return servePeer(tb, func(nc net.Conn) {
+		var buf [64]byte
+		sent := false
 		for {
-			nc, err := ln.Accept()
+			n, err := nc.Read(buf[:])
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, nc)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var buf [64]byte
-				sent := false
-				for {
-					n, err := nc.Read(buf[:])
-					if err != nil {
-						return
-					}
-					// The CONNECT is the first packet, under 64 bytes.
-					if !sent && n > 0 {
-						sent = true
-						if _, err := nc.Write(connack); err != nil {
-							return
-						}
-					}
+			// The CONNECT is the first packet, under 64 bytes.
+			if !sent && n > 0 {
+				sent = true
+				if _, err := nc.Write(connack); err != nil {
+					return
 				}
-			}()
+			}
 		}
-	}()
-	tb.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, nc := range conns {
-			nc.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
-	return ln.Addr().String()
 }
 
 // An idle connected client costs three goroutines (supervisor, reader,

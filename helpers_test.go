@@ -403,10 +403,12 @@ func refusedAddr(t *testing.T) string {
 	return addr
 }
 
-// mutePeer accepts TCP connections and reads everything, never writing:
-// a broker that accepts and never sends CONNACK. If connack is set, it
-// answers the first packet with it and then goes silent.
-func mutePeer(t testing.TB, connack []byte) string {
+// servePeer listens on a loopback port and runs serve on a goroutine of
+// its own for each connection accepted, until the test ends; then it
+// closes the listener and every connection and waits for all of them.
+// It is the accept loop of the in-process peers below and in
+// hotpath_test.go and footprint_test.go.
+func servePeer(t testing.TB, serve func(nc net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -429,19 +431,7 @@ func mutePeer(t testing.TB, connack []byte) string {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if connack != nil {
-					var b [2]byte
-					if _, err := io.ReadFull(nc, b[:]); err != nil {
-						return
-					}
-					if _, err := io.CopyN(io.Discard, nc, int64(b[1])); err != nil { // CONNECT < 128 bytes
-						return
-					}
-					if _, err := nc.Write(connack); err != nil {
-						return
-					}
-				}
-				io.Copy(io.Discard, nc)
+				serve(nc)
 			}()
 		}
 	}()
@@ -455,4 +445,26 @@ func mutePeer(t testing.TB, connack []byte) string {
 		wg.Wait()
 	})
 	return ln.Addr().String()
+}
+
+// mutePeer accepts TCP connections and reads everything, never writing:
+// a broker that accepts and never sends CONNACK. If connack is set, it
+// answers the first packet with it and then goes silent.
+func mutePeer(t testing.TB, connack []byte) string {
+	t.Helper()
+	return servePeer(t, func(nc net.Conn) {
+		if connack != nil {
+			var b [2]byte
+			if _, err := io.ReadFull(nc, b[:]); err != nil {
+				return
+			}
+			if _, err := io.CopyN(io.Discard, nc, int64(b[1])); err != nil { // CONNECT < 128 bytes
+				return
+			}
+			if _, err := nc.Write(connack); err != nil {
+				return
+			}
+		}
+		io.Copy(io.Discard, nc)
+	})
 }

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,41 +25,7 @@ import (
 // to the client, at the same QoS, completing the exchange for QoS 1 and 2.
 func echoPeer(tb testing.TB, v5 bool) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, nc)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				serveEcho(nc, v5)
-			}()
-		}
-	}()
-	tb.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, nc := range conns {
-			nc.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return servePeer(tb, func(nc net.Conn) { serveEcho(nc, v5) })
 }
 
 func serveEcho(nc net.Conn, v5 bool) {
@@ -269,35 +234,13 @@ func BenchmarkReceive(b *testing.B) {
 	}
 }
 
-// floodPeer answers a SUBSCRIBE to flood/<n> with its SUBACK and then n
-// QoS 0 PUBLISHes of 64 bytes, written 64 KiB at a time, and one to
-// flood/end: the reader's side at full speed, with the peer's cost kept
-// out of the way.
+// floodPeer grants every SUBSCRIBE, and answers a QoS 0 PUBLISH to
+// start/<n> with n QoS 0 PUBLISHes of 64 bytes to flood/t, written 64 KiB
+// at a time, and one to flood/end: the reader's side at full speed, with
+// the peer's cost kept out of the way.
 func floodPeer(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	accepted := make(chan net.Conn, 1)
-	tb.Cleanup(func() {
-		ln.Close()
-		select {
-		case nc := <-accepted:
-			nc.Close()
-		default:
-		}
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		accepted <- nc
+	return servePeer(tb, func(nc net.Conn) {
 		rd := packet.NewReader(nc, 0)
 		next := func() (packet.Packet, error) { return rd.ReadPacket() }
 		send := func(p packet.Packet) error {
@@ -315,16 +258,19 @@ func floodPeer(tb testing.TB) string {
 			if err != nil {
 				return
 			}
-			sub, ok := p.(*packet.Subscribe)
+			if _, ok := p.(*packet.Subscribe); ok {
+				reply, _ := obligingReply(p)
+				if send(reply) != nil {
+					return
+				}
+				continue
+			}
+			start, ok := p.(*packet.Publish)
 			if !ok {
 				continue
 			}
 			var n int
-			if _, err := fmt.Sscanf(sub.Subscriptions[0].Filter, "flood/%d", &n); err != nil {
-				return
-			}
-			reply, _ := obligingReply(p)
-			if send(reply) != nil {
+			if _, err := fmt.Sscanf(start.Topic, "start/%d", &n); err != nil {
 				return
 			}
 			one, _ := (&packet.Publish{Topic: "flood/t", Payload: make([]byte, 64)}).AppendTo(nil, packet.V311)
@@ -344,8 +290,7 @@ func floodPeer(tb testing.TB) string {
 				return
 			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // BenchmarkReceiveStream is the receiving side at full speed: read,
@@ -357,10 +302,13 @@ func BenchmarkReceiveStream(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.SetBytes(64)
-	if err := c.Subscribe(fxCtx(b, 5*time.Second), fmt.Sprintf("flood/%d", b.N), 0); err != nil {
+	if err := c.Subscribe(fxCtx(b, 5*time.Second), "flood/#", 0); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	if err := c.Publish(fxCtx(b, 5*time.Second), fmt.Sprintf("start/%d", b.N), nil, 0, false); err != nil {
+		b.Fatal(err)
+	}
 	for m := range c.Messages() {
 		if m.Topic == "flood/end" {
 			break
