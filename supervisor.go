@@ -126,6 +126,19 @@ func (c *Client) connectOnce(ctx context.Context, srv int, first bool) (*conn, e
 			return nil, err
 		}
 		cn.write(&packet.Disconnect{})
+		// Wait, within ResponseTime, for the broker to hang up: a broker
+		// that tears the clean session down after the connection ends
+		// (mochi-mqtt does) could otherwise discard the persistent one
+		// that the next connection, under the same client id, creates.
+		stop := context.AfterFunc(ctx, func() { cn.nc.SetReadDeadline(time.Unix(1, 0)) })
+		cn.nc.SetReadDeadline(time.Now().Add(c.cfg.ResponseTime))
+		var b [64]byte
+		for {
+			if _, err := cn.nc.Read(b[:]); err != nil {
+				break
+			}
+		}
+		stop()
 		cn.nc.Close()
 		c.mu.Lock()
 		c.clientID = cn.link.ClientID // an assigned one, for the session to come
